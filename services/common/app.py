@@ -1,0 +1,165 @@
+"""The one app factory: health, readiness, metrics, JSON access logs, request ids,
+uniform errors and graceful shutdown, the same in every service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common.errors import OrjsonResponse, install_error_handlers
+from services.common.logs import configure_logging, request_id_var
+from services.common.settings import ServiceSettings
+
+log = logging.getLogger("recsys.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+# Buckets cluster around the 150 ms latency SLO (DESIGN section 10).
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5)
+
+HTTP_REQUESTS = Counter(
+    "recsys_http_requests", "HTTP requests served", ["service", "method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "recsys_http_request_duration_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=LATENCY_BUCKETS,
+)
+_UNTRACKED = {"/healthz", "/readyz", "/metrics"}
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+ReadinessCheck = Callable[[FastAPI], Awaitable[dict[str, str]]]
+
+
+class ObservabilityMiddleware:
+    """Request id, access log and RED metrics. Plain ASGI: no per-request task overhead."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _header(scope, REQUEST_ID_HEADER) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"].append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            path = scope["path"]
+            if path not in _UNTRACKED:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                HTTP_REQUESTS.labels(self.service, scope["method"], route, status).inc()
+                HTTP_LATENCY.labels(self.service, scope["method"], route).observe(elapsed)
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": path,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)
+
+
+def _header(scope: Scope, name: str) -> str | None:
+    key = name.encode()
+    for k, v in scope.get("headers", ()):
+        if k == key:
+            value = v.decode("latin-1")
+            return value if 0 < len(value) <= 128 else None
+    return None
+
+
+def create_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    routers: list[APIRouter],
+    lifespan: Lifespan | None = None,
+    readiness: ReadinessCheck | None = None,
+) -> FastAPI:
+    """Build a service. `lifespan` opens and closes its resources (pools, models);
+    `readiness` returns {check: "ok" | reason} for its real dependencies."""
+    configure_logging(settings.service_name, settings.log_level)
+
+    @asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.shutting_down = False
+        if lifespan is None:
+            yield
+        else:
+            async with lifespan(app):
+                yield
+        # uvicorn has stopped accepting and drained in-flight requests by now.
+        app.state.shutting_down = True
+        logging.getLogger("recsys").info("shutdown complete")
+
+    app = FastAPI(title=title, lifespan=_lifespan)
+    install_error_handlers(app)
+    app.add_middleware(ObservabilityMiddleware, service=settings.service_name)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz():
+        if getattr(app.state, "shutting_down", False):
+            return OrjsonResponse({"status": "shutting_down", "checks": {}}, status_code=503)
+        checks: dict[str, str] = {}
+        if readiness is not None:
+            try:
+                checks = await asyncio.wait_for(readiness(app), timeout=2.0)
+            except Exception as exc:  # a readiness probe must answer, never raise
+                checks = {"readiness": f"error: {type(exc).__name__}: {exc}"}
+        ready = all(v == "ok" for v in checks.values())
+        body = {"status": "ready" if ready else "not_ready", "checks": checks}
+        return OrjsonResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def run(app_path: str, settings: ServiceSettings) -> None:
+    """Start a service under uvicorn with graceful shutdown on SIGTERM."""
+    import uvicorn
+
+    uvicorn.run(
+        app_path,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+    )
