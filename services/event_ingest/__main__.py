@@ -1,0 +1,3 @@
+from services.event_ingest.app import main
+
+main()

@@ -1,0 +1,18 @@
+"""event-ingest settings (environment variables; local defaults work)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "event-ingest"
+    port: int = 8001
+    max_body_bytes: int = Field(2 * 1024 * 1024, description="Larger request bodies get 413.")
+    history_limit: int = Field(1000, description="Most events one history answer returns.")
+    catalog_refresh_seconds: float = Field(300.0, description="Reload of product -> category.")
+    db_acquire_timeout_seconds: float = Field(
+        2.0, description="Waiting longer for a pooled connection answers 503 (back-pressure)."
+    )
