@@ -46,9 +46,21 @@ TAXONOMY: tuple[Main, ...] = (
         ("Wireless", "Smart", "Pro", "Ultra", "Compact", "Portable", "Fast", "Premium"),
         COLORS,
         (
-            _s("Smartphones", "smartphone,mobile phone,5G phone", 7999, 89999, "128GB,256GB,8GB RAM"),
+            _s(
+                "Smartphones",
+                "smartphone,mobile phone,5G phone",
+                7999,
+                89999,
+                "128GB,256GB,8GB RAM",
+            ),
             _s("Laptops", "laptop,notebook,ultrabook", 29999, 149999, "16GB RAM,512GB SSD,14 inch"),
-            _s("Headphones", "headphones,earphones,earbuds,headset", 499, 19999, "Bluetooth 5.3,ANC"),
+            _s(
+                "Headphones",
+                "headphones,earphones,earbuds,headset",
+                499,
+                19999,
+                "Bluetooth 5.3,ANC",
+            ),
             _s("Phone Cases", "phone case,back cover,bumper case", 149, 1499),
             _s("Chargers & Cables", "charger,fast charger,USB-C cable,power adapter", 199, 2999),
             _s("Computer Mice", "mouse,wireless mouse,gaming mouse", 299, 4999),
@@ -120,7 +132,12 @@ TAXONOMY: tuple[Main, ...] = (
         (
             _s("Air Conditioners", "split AC,window AC,air conditioner", 24999, 69999),
             _s("Refrigerators", "refrigerator,double door fridge,single door fridge", 12999, 59999),
-            _s("Washing Machines", "washing machine,front load washer,top load washer", 11999, 44999),
+            _s(
+                "Washing Machines",
+                "washing machine,front load washer,top load washer",
+                11999,
+                44999,
+            ),
             _s("Water Purifiers", "water purifier,RO purifier,UV purifier", 4999, 19999),
             _s("Stabilizers", "voltage stabilizer,AC stabilizer", 1499, 4999),
         ),

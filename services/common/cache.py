@@ -5,11 +5,13 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 
-def create_redis(url: str, *, max_connections: int = 50) -> aioredis.Redis:
+def create_redis(
+    url: str, *, max_connections: int = 50, socket_timeout: float = 1.0
+) -> aioredis.Redis:
     return aioredis.from_url(
         url,
         max_connections=max_connections,
-        socket_timeout=1.0,
+        socket_timeout=socket_timeout,
         socket_connect_timeout=1.0,
         health_check_interval=30,
     )

@@ -51,6 +51,13 @@ class Keys:
     def user_pattern(self, user_id: str) -> str:
         return f"{self.prefix}user:{user_id}:*"
 
+    def derived_patterns(self) -> list[str]:
+        """SCAN patterns of every key `recsys rebuild-realtime` recomputes from Postgres
+        (not the response cache or the fallback list, which their owners refresh)."""
+        p = self.prefix
+        users = [f"{p}user:*:{kind}" for kind in ("recent", "queries", "affinity", "counts")]
+        return [*users, f"{p}user:*:purchased", f"{p}trending:*", self.popularity]
+
     # aggregates (anonymous)
     def trending_items(self, bucket: int) -> str:
         """ZSET product_id -> weighted events in one hour bucket (expires after the window)."""

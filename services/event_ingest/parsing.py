@@ -24,9 +24,7 @@ def event_field(index: int, is_batch: bool, name: str) -> str:
 
 def check_size(length: int, limit: int) -> None:
     if length > limit:
-        raise ApiError(
-            413, "payload_too_large", f"request body is larger than {limit} bytes", None
-        )
+        raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes", None)
 
 
 def parse_events(raw: bytes) -> tuple[list[Event], bool]:
@@ -55,7 +53,9 @@ def parse_events(raw: bytes) -> tuple[list[Event], bool]:
 def validation_error(exc: ValidationError) -> ApiError:
     err = exc.errors(include_url=False)[0]
     message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    field = field_path(err.get("loc", ()))
+    # field_path strips a leading request location ("body", "query", ...); say "body"
+    # so that a top-level field named `query` is not mistaken for one.
+    field = field_path(("body", *err.get("loc", ())))
     if err.get("type") == "value_error":
         # Event's model validator reports cross-field rules ("query is required for
         # search events", "ts is in the future") on the event; name the field itself.
@@ -72,11 +72,15 @@ def _reject_nul(events: list[Event], is_batch: bool) -> None:
             value = getattr(ev, name)
             if value is not None and "\x00" in value:
                 raise ApiError(
-                    422, "validation_error", "NUL characters are not allowed",
+                    422,
+                    "validation_error",
+                    "NUL characters are not allowed",
                     event_field(i, is_batch, name),
                 )
         if ev.properties and _NUL_ESCAPE in orjson.dumps(ev.properties):
             raise ApiError(
-                422, "validation_error", "NUL characters are not allowed",
+                422,
+                "validation_error",
+                "NUL characters are not allowed",
                 event_field(i, is_batch, "properties"),
             )

@@ -28,7 +28,9 @@ _ON_DEMAND_INTERVAL = 1.0
 _ON_DEMAND_TIMEOUT = 0.2
 
 
-def select_fallback(items: list[RankedItem], k: int, exclude: Iterable[str] = ()) -> list[RankedItem]:
+def select_fallback(
+    items: list[RankedItem], k: int, exclude: Iterable[str] = ()
+) -> list[RankedItem]:
     """The first k items not in `exclude` (the context products), positions 1..k."""
     excluded = set(exclude)
     chosen: list[RankedItem] = []

@@ -1,0 +1,235 @@
+"""The `recsys` command line: migrations, catalog import, synthetic data, Redis rebuild.
+
+    recsys migrate
+    recsys import-catalog ../shared/data/amazon/amazon-products.csv --report report.json
+    recsys generate --out .local/synthetic
+    recsys load-demo [--force]
+    recsys rebuild-realtime
+
+Also runnable as `python -m ml.cli ...`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/recsys"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+app = typer.Typer(help="Recsys batch jobs and data tools.", no_args_is_help=True)
+console = Console(stderr=True)
+
+DatabaseUrl = Annotated[
+    str, typer.Option("--database-url", envvar="DATABASE_URL", help="Postgres DSN.")
+]
+RedisUrl = Annotated[str, typer.Option("--redis-url", envvar="REDIS_URL", help="Redis URL.")]
+RedisPrefix = Annotated[
+    str, typer.Option("--redis-prefix", envvar="REDIS_PREFIX", help="Prefix of every Redis key.")
+]
+
+
+def _redis(url: str):
+    from services.common.cache import create_redis
+
+    # A rebuild sends pipelines of ~100k commands: allow more than a service's 1 s timeout.
+    return create_redis(url, socket_timeout=120)
+
+
+@contextmanager
+def _progress(total: int | None = None):
+    """A rich progress bar; yields update(stage, done)."""
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
+    columns += [TextColumn("{task.completed:,.0f}"), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        yield update
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
+    """Apply pending SQL migrations."""
+    from services.common.db import migrate as run_migrate
+
+    applied = asyncio.run(run_migrate(database_url))
+    console.print(f"migrations applied: {applied or 'none (up to date)'}")
+
+
+@app.command("import-catalog")
+def import_catalog(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Amazon CSV.")],
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the full report as JSON.")
+    ] = None,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Import an Amazon products CSV into `products` (idempotent upsert)."""
+    from ml.catalog import import_catalog as run_import
+
+    started = time.perf_counter()
+    with console.status("importing catalog") as status:
+        result = asyncio.run(run_import(database_url, path, progress=status.update))
+    result.check()
+    table = Table(title=f"import of {path.name}", show_header=False)
+    table.add_row("rows read", f"{result.rows_read:,}")
+    table.add_row("products upserted", f"{result.products_upserted:,}")
+    table.add_row("merged into an earlier row (same id)", f"{result.merged:,}")
+    table.add_row("rejected", f"{result.rejected_total:,}")
+    for reason, n in sorted(result.rejected.items()):
+        table.add_row(f"  rejected: {reason}", f"{n:,}")
+    for reason, n in sorted(result.repaired.items()):
+        table.add_row(f"  repaired: {reason}", f"{n:,}")
+    table.add_row("seconds", f"{time.perf_counter() - started:.2f}")
+    Console().print(table)
+    if report:
+        report.write_text(json.dumps(result.as_dict(), indent=2))
+        console.print(f"report written to {report}")
+
+
+def _end_date(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+Seed = Annotated[int, typer.Option(help="Random seed.")]
+Products = Annotated[int, typer.Option("--products", min=1, help="Number of products.")]
+Users = Annotated[int, typer.Option("--users", min=1, help="Number of users.")]
+Days = Annotated[int, typer.Option("--days", min=1, help="Days of history.")]
+EndDate = Annotated[
+    str | None,
+    typer.Option("--end-date", help="ISO date/time the history ends (default: today 00:00 UTC)."),
+]
+
+
+def _generate(seed: int, products: int, users: int, days: int, end_date: str | None):
+    from ml.synthetic import SyntheticConfig, generate
+
+    cfg = SyntheticConfig(seed, products, users, days, _end_date(end_date))
+    started = time.perf_counter()
+    with console.status("generating synthetic data"):
+        data = generate(cfg)
+    seconds = time.perf_counter() - started
+    console.print(
+        f"generated {len(data.products):,} products, {len(data.users):,} users, "
+        f"{data.n_events:,} events in {seconds:.2f}s"
+    )
+    return data, seconds
+
+
+@app.command()
+def generate(
+    seed: Seed = 42,
+    products: Products = 5000,
+    users: Users = 5000,
+    days: Days = 60,
+    end_date: EndDate = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path(".local/synthetic"),
+) -> None:
+    """Generate the synthetic catalog and events as CSV files (no database needed)."""
+    from ml.synthetic import write_csv
+
+    data, _ = _generate(seed, products, users, days, end_date)
+    for path in write_csv(data, out):
+        console.print(f"wrote {path}")
+
+
+@app.command("load-demo")
+def load_demo(
+    force: Annotated[bool, typer.Option("--force", help="Regenerate and reload.")] = False,
+    seed: Seed = 42,
+    products: Products = 5000,
+    users: Users = 5000,
+    days: Days = 60,
+    end_date: EndDate = None,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    redis_url: RedisUrl = DEFAULT_REDIS_URL,
+    redis_prefix: RedisPrefix = "recsys:",
+) -> None:
+    """Migrate, generate and bulk-load the synthetic data, then rebuild Redis."""
+    from ml.loaders import load_synthetic, synthetic_counts
+    from services.common.db import connect
+    from services.common.db import migrate as run_migrate
+
+    asyncio.run(run_migrate(database_url))
+
+    async def counts() -> tuple[int, int]:
+        conn = await connect(database_url)
+        try:
+            return await synthetic_counts(conn)
+        finally:
+            await conn.close()
+
+    n_products, n_events = asyncio.run(counts())
+    if not force and n_products == products and n_events > 0:
+        console.print(
+            f"reusing existing data ({n_products:,} synthetic products, {n_events:,} events);"
+            " use --force to regenerate"
+        )
+        return
+    data, _ = _generate(seed, products, users, days, end_date)
+    with _progress() as update:
+        stats = asyncio.run(load_synthetic(database_url, data, progress=update))
+    console.print(
+        f"loaded {stats.products:,} products and {stats.events:,} events in {stats.seconds:.2f}s"
+    )
+    _rebuild(database_url, redis_url, redis_prefix)
+
+
+def _rebuild(database_url: str, redis_url: str, redis_prefix: str) -> None:
+    from ml.loaders import count_events, rebuild_realtime
+    from services.common.keys import Keys
+
+    total = asyncio.run(count_events(database_url))
+
+    async def run(update):
+        redis = _redis(redis_url)
+        try:
+            return await rebuild_realtime(database_url, redis, Keys(redis_prefix), progress=update)
+        finally:
+            await redis.aclose()
+
+    with _progress(total) as update:
+        stats = asyncio.run(run(update))
+    console.print(
+        f"rebuilt real-time state under {redis_prefix!r}: removed {stats.keys_removed:,} keys,"
+        f" replayed {stats.events:,} events in {stats.seconds:.2f}s"
+    )
+
+
+@app.command("rebuild-realtime")
+def rebuild_realtime(
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    redis_url: RedisUrl = DEFAULT_REDIS_URL,
+    redis_prefix: RedisPrefix = "recsys:",
+) -> None:
+    """Rebuild Redis real-time features, popularity and trending from Postgres events."""
+    _rebuild(database_url, redis_url, redis_prefix)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

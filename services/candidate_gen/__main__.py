@@ -1,0 +1,3 @@
+from services.candidate_gen.app import main
+
+main()

@@ -1,0 +1,46 @@
+"""HTTP routes of candidate-gen: thin, the logic is in surfaces.py / sources.py."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+
+from fastapi import APIRouter, Request
+from prometheus_client import Counter
+
+from services.candidate_gen.store import IndexStore
+from services.candidate_gen.surfaces import generate
+from services.common.contracts import CandidateRequest, CandidateResponse
+from services.common.errors import ApiError
+
+CANDIDATES = Counter("recsys_candidates", "Candidates returned, per source", ["source"])
+
+router = APIRouter(tags=["candidates"])
+
+
+@router.post("/v1/candidates", response_model=CandidateResponse)
+async def candidates(body: CandidateRequest, request: Request) -> CandidateResponse:
+    store: IndexStore = request.app.state.store
+    ix = store.current  # read once: a concurrent swap does not affect this request
+    if ix is None:
+        raise ApiError(503, "indexes_not_loaded", "candidate indexes are not loaded yet")
+    trending = await store.trending(ix)
+    response = generate(ix, trending, body)
+    for source, n in Tally(c.source for c in response.candidates).items():
+        CANDIDATES.labels(str(source)).inc(n)
+    return response
+
+
+@router.get("/v1/indexes", tags=["ops"])
+async def index_info(request: Request) -> dict:
+    """What is loaded: item and rule counts, build time, model versions."""
+    store: IndexStore = request.app.state.store
+    ix = store.current
+    if ix is None:
+        return {"loaded": False, "error": store.last_error}
+    return {
+        "loaded": True,
+        "items": ix.n_items,
+        "rules": ix.rules.n_rules,
+        "built_at": ix.built_at.isoformat(),
+        "model_versions": ix.model_versions,
+    }

@@ -1,0 +1,3 @@
+from services.feature_serving.app import main
+
+main()

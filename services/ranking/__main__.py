@@ -1,0 +1,3 @@
+from services.ranking.app import main
+
+main()
