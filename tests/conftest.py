@@ -85,5 +85,3 @@ def amazon_csv() -> Path:
     if not path.exists():
         pytest.skip(f"reference data not found at {path} (see ../shared/data/README.md)")
     return path
-
-

@@ -116,6 +116,9 @@ class Rules:
         return int(self.matrix.nnz)
 
 
+QUERY_CACHE_SIZE = 10_000
+
+
 @dataclass(frozen=True)
 class Indexes:
     product_ids: np.ndarray
@@ -146,10 +149,27 @@ class Indexes:
     rules: Rules
     built_at: datetime
     model_versions: dict[str, str] = field(default_factory=dict)
+    # Vectorising a query with scikit-learn costs more than scoring it; users repeat
+    # their queries across requests (home replays recent searches), so keep them.
+    _query_cache: dict[str, tuple] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_items(self) -> int:
         return len(self.product_ids)
+
+    def query_vectors(self, text: str) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
+        """(TF-IDF vector, category-term vector) of a query text, memoised."""
+        hit = self._query_cache.get(text)
+        if hit is None:
+            if len(self._query_cache) >= QUERY_CACHE_SIZE:
+                self._query_cache.clear()
+            cats = self.category_vectorizer
+            hit = (
+                self.text_vectorizer.transform([text]),
+                cats.transform([text]) if cats is not None else None,
+            )
+            self._query_cache[text] = hit
+        return hit
 
     def indices(self, product_ids: list[str]) -> np.ndarray:
         """Known ids -> item indices (unknown ids are skipped), order kept."""

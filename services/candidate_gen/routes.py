@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from prometheus_client import Counter
 
 from services.candidate_gen.store import IndexStore
 from services.candidate_gen.surfaces import generate
+from services.common.app import api_router
 from services.common.contracts import CandidateRequest, CandidateResponse
 from services.common.errors import ApiError
 
 CANDIDATES = Counter("recsys_candidates", "Candidates returned, per source", ["source"])
 
-router = APIRouter(tags=["candidates"])
+router = api_router(tags=["candidates"])
 
 
 @router.post("/v1/candidates", response_model=CandidateResponse)

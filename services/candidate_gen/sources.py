@@ -187,10 +187,9 @@ def search(
     text = " ".join([query, *expansion])
     if ix.text_vectorizer is None or ix.n_items == 0:
         return Hits.empty(CandidateSource.search), expansion
-    q = ix.text_vectorizer.transform([text])
+    q, g = ix.query_vectors(text)
     scores = SEARCH_TEXT_WEIGHT * (ix.item_matrix @ q.T).toarray().ravel()
-    if ix.category_vectorizer is not None:
-        g = ix.category_vectorizer.transform([text])
+    if g is not None:
         if g.nnz:
             hits = (ix.category_matrix @ g.T).toarray().ravel() / g.nnz
             scores = scores + SEARCH_CATEGORY_WEIGHT * hits

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import orjson
+
+from services.common.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +79,46 @@ async def migrate(dsn: str) -> list[int]:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_ID)
         await conn.close()
     return applied
+
+
+# --- pooled access with back-pressure: a saturated or unreachable database answers
+# 503 `unavailable` quickly instead of queueing requests without bound.
+
+# Failures of the database itself (not of the request): the client may retry.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+
+
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[asyncpg.Connection]:
+    try:
+        conn = await pool.acquire(timeout=timeout)
+    except TimeoutError:
+        raise ApiError(503, "unavailable", "database busy, retry later") from None
+    except UNAVAILABLE_ERRORS as exc:
+        log.warning("postgres unavailable", extra={"error_type": type(exc).__name__})
+        raise ApiError(503, "unavailable", "database unavailable, retry later") from None
+    try:
+        yield conn
+    except UNAVAILABLE_ERRORS as exc:
+        log.warning("postgres failure", extra={"error_type": type(exc).__name__})
+        raise ApiError(503, "unavailable", "database unavailable, retry later") from None
+    finally:
+        await pool.release(conn)
+
+
+async def check_pool(pool: asyncpg.Pool, timeout: float) -> str:
+    try:
+        async with connection(pool, timeout) as conn:
+            await conn.fetchval("SELECT 1")
+        return "ok"
+    except ApiError as exc:
+        return f"error: {exc.message}"
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+        return f"error: {type(exc).__name__}"

@@ -3,8 +3,6 @@ the real-time Redis state; also user history and erasure."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,9 +11,9 @@ from fastapi import FastAPI
 
 from services.common.app import create_app, run
 from services.common.cache import create_redis, ping
-from services.common.db import create_pool
-from services.event_ingest import pg
-from services.event_ingest.catalog import CategoryMap, refresh_forever
+from services.common.db import check_pool, create_pool
+from services.common.tasks import background, refresh_forever
+from services.event_ingest.catalog import CategoryMap
 from services.event_ingest.config import Settings
 from services.event_ingest.routes import router
 
@@ -41,19 +39,17 @@ def build_app(settings: Settings) -> FastAPI:
         except Exception as exc:  # noqa: BLE001 - unknown ids are looked up on demand
             log.warning("catalog load failed", extra={"error_type": type(exc).__name__})
         app.state.pool, app.state.redis, app.state.catalog = pool, redis, catalog
-        refresher = asyncio.create_task(refresh_forever(settings.catalog_refresh_seconds, refresh))
+        every = settings.catalog_refresh_seconds
         try:
-            yield
+            async with background(refresh_forever(every, refresh, what="catalog refresh")):
+                yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
             await redis.aclose()
             await pool.close()
 
     async def readiness(app: FastAPI) -> dict[str, str]:
         return {
-            "postgres": await pg.check(app.state.pool, settings.db_acquire_timeout_seconds),
+            "postgres": await check_pool(app.state.pool, settings.db_acquire_timeout_seconds),
             "redis": await ping(app.state.redis),
         }
 

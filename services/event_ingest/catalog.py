@@ -4,9 +4,8 @@ refreshed periodically, and completed on demand for ids it has not seen yet."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 import asyncpg
 
@@ -40,13 +39,3 @@ class CategoryMap:
         for r in rows:
             self._categories[r["product_id"]] = r["main_category"]
         return missing - {r["product_id"] for r in rows}
-
-
-async def refresh_forever(interval: float, refresh: Callable[[], Awaitable[None]]) -> None:
-    """Run `refresh` every `interval` seconds; failures are logged, never fatal."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await refresh()
-        except Exception as exc:  # noqa: BLE001 - keep serving with the previous map
-            log.warning("catalog refresh failed", extra={"error_type": type(exc).__name__})

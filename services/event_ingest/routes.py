@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from redis.exceptions import RedisError
 
+from services.common.app import api_router
 from services.common.contracts import (
     USER_ID_PATTERN,
     ErasureResult,
@@ -15,14 +16,14 @@ from services.common.contracts import (
     IngestResult,
     UserHistory,
 )
+from services.common.db import connection
 from services.common.errors import ApiError
 from services.event_ingest import ingest, users
 from services.event_ingest.parsing import check_size, parse_events
-from services.event_ingest.pg import connection
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["events"])
+router = api_router(tags=["events"])
 UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN)]
 _ERRORS = {s: {"model": ErrorBody} for s in (400, 413, 422, 503)}
 

@@ -3,8 +3,6 @@ and Postgres (static item attributes, held in memory)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,9 +11,9 @@ from fastapi import FastAPI
 
 from services.common.app import create_app, run
 from services.common.cache import create_redis, ping
-from services.common.db import create_pool
-from services.feature_serving import pg
-from services.feature_serving.catalog import ItemCatalog, refresh_forever
+from services.common.db import check_pool, create_pool
+from services.common.tasks import background, refresh_forever
+from services.feature_serving.catalog import ItemCatalog
 from services.feature_serving.config import Settings
 from services.feature_serving.routes import router
 from services.feature_serving.store import RedisPostgresFeatureStore
@@ -50,19 +48,17 @@ def build_app(settings: Settings) -> FastAPI:
             trending_ttl=settings.trending_cache_seconds,
             acquire_timeout=settings.db_acquire_timeout_seconds,
         )
-        refresher = asyncio.create_task(refresh_forever(settings.catalog_refresh_seconds, refresh))
+        every = settings.catalog_refresh_seconds
         try:
-            yield
+            async with background(refresh_forever(every, refresh, what="catalog refresh")):
+                yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
             await redis.aclose()
             await pool.close()
 
     async def readiness(app: FastAPI) -> dict[str, str]:
         return {
-            "postgres": await pg.check(app.state.pool, settings.db_acquire_timeout_seconds),
+            "postgres": await check_pool(app.state.pool, settings.db_acquire_timeout_seconds),
             "redis": await ping(app.state.redis),
         }
 

@@ -3,9 +3,8 @@ completed on demand by a direct query for ids not seen yet."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
@@ -44,13 +43,3 @@ class ItemCatalog:
         rows = await conn.fetch(_COLUMNS + " WHERE product_id = ANY($1::text[])", missing)
         for r in rows:
             self._items[r["product_id"]] = dict(r)
-
-
-async def refresh_forever(interval: float, refresh: Callable[[], Awaitable[None]]) -> None:
-    """Run `refresh` every `interval` seconds; failures are logged, never fatal."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await refresh()
-        except Exception as exc:  # noqa: BLE001 - keep serving the previous catalog
-            log.warning("catalog refresh failed", extra={"error_type": type(exc).__name__})

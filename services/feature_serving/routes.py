@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
+from services.common.app import api_router
 from services.common.contracts import (
     ErrorBody,
     ItemFeaturesRequest,
@@ -13,7 +14,7 @@ from services.common.contracts import (
 )
 from services.feature_serving.store import FeatureStore
 
-router = APIRouter(tags=["features"])
+router = api_router(tags=["features"])
 _ERRORS = {s: {"model": ErrorBody} for s in (400, 422, 503)}
 
 

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.common.contracts import ItemFeatures, UserFeatures
+from services.common.db import connection
 from services.common.errors import ApiError
 from services.common.keys import Keys
 from services.common.realtime import trending_scores
@@ -29,7 +30,6 @@ from services.feature_serving.features import (
     event_counts,
     normalise,
 )
-from services.feature_serving.pg import connection
 
 log = logging.getLogger(__name__)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Security
+from fastapi import Depends, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.responses import Response
 
 from services.common import contracts
+from services.common.app import api_router
 from services.common.contracts import (
     MAX_K,
     PRODUCT_ID_PATTERN,
@@ -41,8 +42,8 @@ async def admin_role(role: Role = Depends(client_role)) -> Role:
 
 
 _ERRORS = {s: {"model": ErrorBody} for s in (400, 401, 403, 404, 413, 422, 503)}
-router = APIRouter(prefix="/v1", dependencies=[Depends(client_role)], responses=_ERRORS)
-admin_router = APIRouter(prefix="/v1", dependencies=[Depends(admin_role)], responses=_ERRORS)
+router = api_router(prefix="/v1", dependencies=[Depends(client_role)], responses=_ERRORS)
+admin_router = api_router(prefix="/v1", dependencies=[Depends(admin_role)], responses=_ERRORS)
 
 UserIdQ = Annotated[
     str | None, Query(pattern=USER_ID_PATTERN, description="Omit for anonymous (cold start).")

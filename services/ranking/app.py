@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.common import app as common_app
 from services.common.http import ServiceClient
 from services.ranking.config import Settings
+from services.ranking.feature_cache import ItemFeatureCache
 from services.ranking.profiles import load_profiles
 from services.ranking.ranker import RankConfig
 from services.ranking.routes import router
@@ -39,6 +40,9 @@ def build_app(settings: Settings) -> FastAPI:
             settings.feature_serving_url,
             timeout=settings.http_timeout_seconds,
             max_connections=settings.http_max_connections,
+        )
+        app.state.item_features = ItemFeatureCache(
+            app.state.feature_client, settings.item_feature_cache_seconds
         )
         try:
             yield

@@ -28,3 +28,9 @@ class Settings(ServiceSettings):
     boosts: dict[str, float] = Field(
         default_factory=dict, description="Product id -> score added after blending."
     )
+    item_feature_cache_seconds: float = Field(
+        10.0,
+        ge=0.0,
+        description="How long fetched item features are reused (0: fetch every request). "
+        "Catalog attributes and popularity move slowly; trending within minutes.",
+    )

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
+from services.common.app import api_router
 from services.common.contracts import (
-    ItemFeaturesRequest,
-    ItemFeaturesResponse,
     RankRequest,
     RankResponse,
 )
 from services.common.errors import ApiError
-from services.common.http import DownstreamError, DownstreamRejected, ServiceClient
+from services.common.http import DownstreamError, DownstreamRejected
+from services.ranking.feature_cache import ItemFeatureCache
 from services.ranking.profiles import Profiles
 from services.ranking.ranker import RankConfig, prepare, rank
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["ranking"])
+router = api_router(tags=["ranking"])
 
 
 @router.post("/v1/rank", response_model=RankResponse)
@@ -35,19 +35,13 @@ async def rank_items(body: RankRequest, request: Request) -> RankResponse:
     pool, ids = prepare(body)
     features = {}
     if ids:
-        client: ServiceClient = state.feature_client
+        cache: ItemFeatureCache = state.item_features
         try:
-            answer = await client.call(
-                "POST",
-                "/v1/features/items",
-                ItemFeaturesResponse,
-                json=ItemFeaturesRequest(product_ids=ids),
-            )
+            features = await cache.get_many(ids)
         except (DownstreamError, DownstreamRejected) as exc:
             log.warning("feature-serving failed", extra={"error": str(exc)})
             raise ApiError(
                 503, "feature_serving_unavailable", f"item features unavailable: {exc}"
             ) from None
-        features = {f.product_id: f for f in answer.items}
     config: RankConfig = state.rank_config
     return rank(body, pool, features, profile, profiles.weights[profile], config)

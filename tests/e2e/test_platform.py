@@ -111,7 +111,7 @@ def test_events_show_in_history_and_change_home(client):
     search = client.get("/v1/recommendations/search", params={"q": "running shoes", "k": 5}).json()
     targets = [i["product_id"] for i in search["items"]][:3]
     events = [
-        {"event_id": f"e2e-{n}-{pid}", "user_id": user, "event_type": t, "product_id": pid}
+        {"event_id": f"e2e-{n}-{t}", "user_id": user, "event_type": t, "product_id": pid}
         for n, pid in enumerate(targets)
         for t in ("view", "click", "add_to_cart", "purchase")
     ]
