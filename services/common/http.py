@@ -8,9 +8,10 @@ slow or broken (the caller degrades), or `DownstreamRejected` when it answered
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TypeVar
 
-import httpx
+import aiohttp
 import orjson
 from pydantic import BaseModel
 
@@ -37,7 +38,22 @@ class DownstreamRejected(Exception):
         self.service, self.status, self.body = service, status, body
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A 2xx answer: status and raw body (callers validate it into a contract)."""
+
+    status_code: int
+    content: bytes
+
+    def json(self):
+        return orjson.loads(self.content)
+
+
 class ServiceClient:
+    """aiohttp underneath: measured at ~0.2 ms of CPU per call against ~0.8 ms for
+    httpx on this machine, and the gateway makes three or four calls per request
+    (docs/decisions.md). The session is created lazily inside the running loop."""
+
     def __init__(
         self,
         service: str,
@@ -47,17 +63,25 @@ class ServiceClient:
         max_connections: int = 100,
     ) -> None:
         self.service = service
+        self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._client = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-        )
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self.max_connections, keepalive_timeout=30, ttl_dns_cache=300
+                ),
+                json_serialize=lambda v: orjson.dumps(v).decode(),
+                raise_for_status=False,
+            )
+        return self._session
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def request(
         self,
@@ -69,8 +93,8 @@ class ServiceClient:
         params: dict | None = None,
         timeout: float | None = None,
         headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        """Send one request; return the response for 2xx, raise otherwise."""
+    ) -> Reply:
+        """Send one request; return the reply for 2xx, raise otherwise."""
         sent_headers = {"content-type": "application/json"}
         request_id = request_id_var.get()
         if request_id:
@@ -82,27 +106,29 @@ class ServiceClient:
         elif json is not None:
             content = orjson.dumps(json)
         try:
-            response = await self._client.request(
+            async with self._client().request(
                 method,
-                path,
-                content=content,
+                self.base_url + path,
+                data=content,
                 params=params,
                 headers=sent_headers,
-                timeout=timeout or self.timeout,
-            )
-        except httpx.TimeoutException as exc:
+                timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
+            ) as response:
+                status, body = response.status, await response.read()
+        except TimeoutError as exc:
             raise DownstreamError(self.service, "timeout") from exc
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise DownstreamError(self.service, "unavailable") from exc
-        if response.status_code >= 500:
-            raise DownstreamError(self.service, f"http_{response.status_code}")
-        if response.status_code >= 400:
+        if status >= 500:
+            raise DownstreamError(self.service, f"http_{status}")
+        if status >= 400:
             try:
-                body = response.json()
-            except ValueError:
-                body = {"error": {"code": "error", "message": response.text[:200], "field": None}}
-            raise DownstreamRejected(self.service, response.status_code, body)
-        return response
+                error = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                message = body[:200].decode(errors="replace")
+                error = {"error": {"code": "error", "message": message, "field": None}}
+            raise DownstreamRejected(self.service, status, error)
+        return Reply(status, body)
 
     async def call(
         self,
@@ -111,8 +137,8 @@ class ServiceClient:
         response_model: type[T],
         **kwargs,
     ) -> T:
-        response = await self.request(method, path, **kwargs)
+        reply = await self.request(method, path, **kwargs)
         try:
-            return response_model.model_validate_json(response.content)
+            return response_model.model_validate_json(reply.content)
         except ValueError as exc:
             raise DownstreamError(self.service, "bad_response") from exc
