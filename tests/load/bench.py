@@ -74,19 +74,17 @@ def run_k6(rate: int, duration: str) -> dict:
     }
 
 
-def bench_home(rates: list[int], duration: str) -> None:
+def bench_home(rates: list[int], duration: str, label: str) -> None:
     rows = []
     for rate in rates:
         print(f"k6: {rate} requests/s for {duration} ...", flush=True)
         rows.append(run_k6(rate, duration))
         print(f"  {rows[-1]}", flush=True)
         time.sleep(3)  # let queues drain between steps
-    write_report(
-        "gateway-home",
-        f"python -m tests.load.bench home --rates {','.join(map(str, rates))} "
-        f"--duration {duration}",
-        rows,
-    )
+    name = f"gateway-home-{label}" if label else "gateway-home"
+    command = f"python -m tests.load.bench home --rates {','.join(map(str, rates))} "
+    command += f"--duration {duration}" + (f" --label {label}" if label else "")
+    write_report(name, command, rows, note=_stack_note())
 
 
 async def product_ids(limit: int = 2000) -> list[str]:
@@ -168,7 +166,15 @@ def bench_ingest(batches: int, concurrency: int) -> None:
     )
 
 
-def write_report(name: str, command: str, rows: list[dict]) -> None:
+def _stack_note() -> str:
+    ttl = os.environ.get("GATEWAY_CACHE_TTL_SECONDS", "30 (default)")
+    return (
+        f"Gateway response cache TTL: {ttl} s (set for `make up`). Users drawn uniformly "
+        "from u000001..u005000 plus 10% never-seen users (cold start), k=10."
+    )
+
+
+def write_report(name: str, command: str, rows: list[dict], note: str = "") -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     (OUT / f"{name}.json").write_text(
@@ -184,6 +190,7 @@ def write_report(name: str, command: str, rows: list[dict]) -> None:
         "",
         f"Command: `{command}`",
         "",
+        *([note, ""] if note else []),
         "| " + " | ".join(cols) + " |",
         "| " + " | ".join("---" for _ in cols) + " |",
         *("| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows),
@@ -200,9 +207,10 @@ def main() -> None:
     parser.add_argument("--duration", default="30s")
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--label", default="", help="suffix of the report name")
     args = parser.parse_args()
     if args.what == "home":
-        bench_home([int(r) for r in args.rates.split(",")], args.duration)
+        bench_home([int(r) for r in args.rates.split(",")], args.duration, args.label)
     else:
         bench_ingest(args.batches, args.concurrency)
 
