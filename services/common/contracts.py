@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 PRODUCT_ID_PATTERN = r"^[A-Z0-9]{10}$"
@@ -20,6 +21,9 @@ MAX_BATCH_EVENTS = 1000
 MAX_K = 100
 # Clients' clocks drift; an event up to this far in the future is accepted as-is.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# Older events are backfills: load them with the batch tools, not the real-time API.
+MAX_EVENT_AGE = timedelta(days=400)
+MAX_PROPERTIES_BYTES = 4096
 
 ProductId = Annotated[str, StringConstraints(pattern=PRODUCT_ID_PATTERN)]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
@@ -92,8 +96,13 @@ class Event(Strict):
         if self.ts is not None:
             if self.ts.tzinfo is None:
                 self.ts = self.ts.replace(tzinfo=UTC)
-            if self.ts > datetime.now(UTC) + MAX_CLOCK_SKEW:
+            now = datetime.now(UTC)
+            if self.ts > now + MAX_CLOCK_SKEW:
                 raise ValueError("ts is in the future")
+            if self.ts < now - MAX_EVENT_AGE:
+                raise ValueError(f"ts is older than {MAX_EVENT_AGE.days} days")
+        if self.properties and len(orjson.dumps(self.properties)) > MAX_PROPERTIES_BYTES:
+            raise ValueError(f"properties is larger than {MAX_PROPERTIES_BYTES} bytes as JSON")
         return self
 
 
