@@ -132,6 +132,7 @@ async def load_synthetic(
 
 # --------------------------------------------------------------------------- realtime
 
+
 async def clear_realtime(redis: Redis, keys: Keys) -> int:
     """SCAN + UNLINK every derived real-time key under the prefix. Returns keys removed."""
     removed = 0
