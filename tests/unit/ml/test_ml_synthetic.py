@@ -14,7 +14,8 @@ from services.common.contracts import (
     EventType,
 )
 
-END = datetime(2025, 6, 1, tzinfo=UTC)
+# Relative to today: events must stay inside the API's accepted time window.
+END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 CFG = SyntheticConfig(seed=7, n_products=600, n_users=400, days=30, end=END)
 
 
