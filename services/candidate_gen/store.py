@@ -27,6 +27,7 @@ from services.candidate_gen.indexes import (
     Interactions,
     build_indexes,
 )
+from services.candidate_gen.metrics import record_indexes
 from services.candidate_gen.sources import TrendingSnapshot
 from services.common.db import create_pool
 from services.common.realtime import trending_scores
@@ -109,6 +110,7 @@ class IndexStore:
                 return False
             self.current = ix  # the atomic swap
             self.last_error = None
+            record_indexes(ix)
             log.info(
                 "indexes built",
                 extra={

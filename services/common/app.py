@@ -1,4 +1,4 @@
-"""The one app factory: health, readiness, metrics, JSON access logs, request ids,
+"""The one app factory: health, readiness, metrics, traces, JSON access logs, request ids,
 uniform errors and graceful shutdown, the same in every service."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
+from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.common.errors import OrjsonResponse, install_error_handlers
 from services.common.logs import configure_logging, request_id_var
 from services.common.settings import ServiceSettings
+from services.common.tracing import UNTRACED_PATHS, configure_tracing, instrument_app
 
 log = logging.getLogger("recsys.access")
 
@@ -36,7 +38,7 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route"],
     buckets=LATENCY_BUCKETS,
 )
-_UNTRACKED = {"/healthz", "/readyz", "/metrics"}
+_UNTRACKED = UNTRACED_PATHS
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 ReadinessCheck = Callable[[FastAPI], Awaitable[dict[str, str]]]
@@ -70,7 +72,9 @@ def api_router(**kwargs) -> APIRouter:
 
 
 class ObservabilityMiddleware:
-    """Request id, access log and RED metrics. Plain ASGI: no per-request task overhead."""
+    """Request id, access log and RED metrics. Plain ASGI: no per-request task overhead.
+    With tracing on it runs inside the server span, so the access log line carries the
+    trace id and the span carries the request id."""
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app, self.service = app, service
@@ -81,6 +85,9 @@ class ObservabilityMiddleware:
             return
         request_id = _header(scope, REQUEST_ID_HEADER) or uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.set_attribute("recsys.request_id", request_id)
         status = 500
         started = time.perf_counter()
 
@@ -133,6 +140,7 @@ def create_app(
     """Build a service. `lifespan` opens and closes its resources (pools, models);
     `readiness` returns {check: "ok" | reason} for its real dependencies."""
     configure_logging(settings.service_name, settings.log_level)
+    tracer_provider = configure_tracing(settings)  # None: tracing off, nothing installed
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,11 +153,23 @@ def create_app(
                 yield
         # uvicorn has stopped accepting and drained in-flight requests by now.
         app.state.shutting_down = True
+        if tracer_provider is not None:  # export what is buffered; bounded wait
+            await asyncio.to_thread(tracer_provider.force_flush, 2000)
         logging.getLogger("recsys").info("shutdown complete")
 
-    app = FastAPI(title=title, lifespan=_lifespan)
+    # FastAPI's own (native) OpenTelemetry support is off: the contrib instrumentation
+    # below is the one source of server spans, so a configured provider never yields two.
+    app = FastAPI(
+        title=title,
+        lifespan=_lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
+    )
+    # Before the lifespan: service lifespans hand it to their ServiceClients.
+    app.state.tracer_provider = tracer_provider
     install_error_handlers(app)
     app.add_middleware(ObservabilityMiddleware, service=settings.service_name)
+    if tracer_provider is not None:
+        instrument_app(app, tracer_provider)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

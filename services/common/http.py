@@ -1,6 +1,7 @@
 """One pooled async HTTP client for service-to-service calls.
 
-Every call has a timeout, carries the request id (and experiment headers), and
+Every call has a timeout, carries the request id (and experiment headers) and, with
+tracing on, a client span and the W3C `traceparent` of the current trace, and
 fails in one of two ways: `DownstreamError` when the other side is unreachable,
 slow or broken (the caller degrades), or `DownstreamRejected` when it answered
 4xx (the caller's input was wrong; pass it on).
@@ -8,6 +9,7 @@ slow or broken (the caller degrades), or `DownstreamRejected` when it answered
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -16,6 +18,7 @@ import orjson
 from pydantic import BaseModel
 
 from services.common.logs import request_id_var
+from services.common.tracing import UNTRACED_PATHS, client_trace_configs, suppressed
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -61,11 +64,14 @@ class ServiceClient:
         *,
         timeout: float = 1.0,
         max_connections: int = 100,
+        tracer_provider=None,
     ) -> None:
+        """`tracer_provider`: `app.state.tracer_provider` (None: no tracing hooks at all)."""
         self.service = service
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_connections = max_connections
+        self.tracer_provider = tracer_provider
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -76,6 +82,7 @@ class ServiceClient:
                 ),
                 json_serialize=lambda v: orjson.dumps(v).decode(),
                 raise_for_status=False,
+                trace_configs=client_trace_configs(self.tracer_provider) or None,
             )
         return self._session
 
@@ -105,16 +112,19 @@ class ServiceClient:
             content = json.model_dump_json(exclude_none=True).encode()
         elif json is not None:
             content = orjson.dumps(json)
+        # A probe of a downstream's /healthz would be a root span of its own: not traced.
+        probe = self.tracer_provider is not None and path in UNTRACED_PATHS
         try:
-            async with self._client().request(
-                method,
-                self.base_url + path,
-                data=content,
-                params=params,
-                headers=sent_headers,
-                timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
-            ) as response:
-                status, body = response.status, await response.read()
+            with suppressed() if probe else nullcontext():
+                async with self._client().request(
+                    method,
+                    self.base_url + path,
+                    data=content,
+                    params=params,
+                    headers=sent_headers,
+                    timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
+                ) as response:
+                    status, body = response.status, await response.read()
         except TimeoutError as exc:
             raise DownstreamError(self.service, "timeout") from exc
         except aiohttp.ClientError as exc:

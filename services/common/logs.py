@@ -1,4 +1,5 @@
-"""JSON logs to stdout, one object per line, carrying the request id."""
+"""JSON logs to stdout, one object per line, carrying the request id and, inside a
+span, the trace and span ids (hex, as in the trace backend) for log/trace correlation."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 
 import orjson
+from opentelemetry import trace
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -32,6 +34,11 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             doc["request_id"] = request_id
+        # A context lookup; without tracing this is the invalid span and nothing is added.
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            doc["trace_id"] = format(span_context.trace_id, "032x")
+            doc["span_id"] = format(span_context.span_id, "016x")
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 doc[key] = value

@@ -32,6 +32,9 @@ class ServiceSettings(BaseSettings):
     http_timeout_seconds: float = Field(1.0, description="Default per-call timeout.")
     http_max_connections: int = 100
     shutdown_grace_seconds: float = 5.0
+    # OpenTelemetry (services/common/tracing.py): TRACING_ENABLED=true/false; unset = on
+    # exactly when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set. Everything else: OTEL_*.
+    tracing_enabled: bool | None = None
 
     @cached_property
     def keys(self) -> Keys:

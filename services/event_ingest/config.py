@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from pydantic import Field
 
 from services.common.settings import ServiceSettings
@@ -16,3 +18,12 @@ class Settings(ServiceSettings):
     db_acquire_timeout_seconds: float = Field(
         2.0, description="Waiting longer for a pooled connection answers 503 (back-pressure)."
     )
+    known_variants: str = Field(
+        "control",
+        description="Comma-separated experiment variants used as metric labels; any other "
+        "variant of an impression/click is counted as 'other' (bounded label values).",
+    )
+
+    @cached_property
+    def variant_labels(self) -> frozenset[str]:
+        return frozenset(v.strip() for v in self.known_variants.split(",") if v.strip())

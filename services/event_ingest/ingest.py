@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import orjson
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 from redis.asyncio import Redis
 
 from services.common.contracts import Event, IngestResult
@@ -34,6 +34,25 @@ EVENTS_DUPLICATE = Counter("recsys_events_duplicate", "Events whose event_id was
 REALTIME_FAILURES = Counter(
     "recsys_realtime_update_failures", "Committed event batches whose Redis update failed"
 )
+EVENTS_REJECTED = Counter(
+    "recsys_events_rejected", "Event requests refused with a 4xx, per error code", ["reason"]
+)
+# Receipt time minus the client's event ts (events sent without ts have no lag to measure).
+EVENT_LAG = Histogram(
+    "recsys_event_lag_seconds",
+    "Receipt time minus event ts",
+    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 6 * 3600, 24 * 3600),
+)
+INTERACTIONS = Counter(
+    "recsys_recommendation_interactions",
+    "Recommendation impressions and clicks, per experiment variant",
+    ["event_type", "variant"],
+)
+_INTERACTION_TYPES = {
+    "recommendation_impression": "impression",
+    "recommendation_click": "click",
+}
+OTHER_VARIANT = "other"
 
 _INSERT_IDS = """
 INSERT INTO event_ids (event_id, user_id, ts)
@@ -62,6 +81,7 @@ class Row:
     request_id: str | None
     variant: str | None
     properties: str  # JSON text
+    stamped: bool = False  # ts came from the client (not the receipt time)
 
 
 def to_rows(events: list[Event], now: datetime | None = None) -> list[Row]:
@@ -78,6 +98,7 @@ def to_rows(events: list[Event], now: datetime | None = None) -> list[Row]:
             request_id=ev.request_id,
             variant=ev.variant,
             properties=orjson.dumps(ev.properties).decode(),
+            stamped=ev.ts is not None,
         )
         for ev in events
     ]
@@ -136,6 +157,24 @@ async def write_rows(conn: asyncpg.Connection, rows: list[Row]) -> list[Row]:
                 [r.properties for r in new],
             )
     return new
+
+
+def rejected(reason: str) -> None:
+    """A request refused with a 4xx; `reason` is the error code (bounded)."""
+    EVENTS_REJECTED.labels(reason).inc()
+
+
+def observe(new: list[Row], known_variants: frozenset[str], now: datetime | None = None) -> None:
+    """Lag and recommendation interactions of newly stored events (not duplicates: a
+    retried batch must not count twice)."""
+    now = now or datetime.now(UTC)
+    for row in new:
+        if row.stamped:
+            EVENT_LAG.observe(max(0.0, (now - row.ts).total_seconds()))
+        kind = _INTERACTION_TYPES.get(row.event_type)
+        if kind is not None:
+            variant = row.variant if row.variant in known_variants else OTHER_VARIANT
+            INTERACTIONS.labels(kind, variant).inc()
 
 
 def result(rows: list[Row], new: list[Row]) -> IngestResult:

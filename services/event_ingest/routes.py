@@ -56,15 +56,24 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def post_events(request: Request) -> IngestResult:
     state = request.app.state
     settings = state.settings
-    raw = await read_body(request, settings.max_body_bytes)
-    events, is_batch = parse_events(raw)
+    try:
+        raw = await read_body(request, settings.max_body_bytes)
+        events, is_batch = parse_events(raw)
+    except ApiError as exc:
+        ingest.rejected(exc.code)
+        raise
     rows = ingest.to_rows(events)
     async with connection(state.pool, settings.db_acquire_timeout_seconds) as conn:
-        await ingest.check_products(conn, state.catalog, rows, is_batch)
+        try:
+            await ingest.check_products(conn, state.catalog, rows, is_batch)
+        except ApiError as exc:
+            ingest.rejected("product_not_found" if exc.status == 422 else exc.code)
+            raise
         new = await ingest.write_rows(conn, rows)
     # Committed: the answer is 200 from here on, whatever Redis does.
     if new:
         await ingest.update_realtime(state.redis, settings.keys, state.catalog, new)
+    ingest.observe(new, settings.variant_labels)
     return ingest.result(rows, new)
 
 

@@ -21,10 +21,14 @@ from services.gateway.routes import admin_router, router
 log = logging.getLogger(__name__)
 
 
-def _clients(settings: Settings) -> Clients:
+def _clients(settings: Settings, tracer_provider=None) -> Clients:
     def client(name: str, url: str, timeout: float) -> ServiceClient:
         return ServiceClient(
-            name, url, timeout=timeout, max_connections=settings.http_max_connections
+            name,
+            url,
+            timeout=timeout,
+            max_connections=settings.http_max_connections,
+            tracer_provider=tracer_provider,
         )
 
     return Clients(
@@ -81,7 +85,7 @@ def build_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = create_redis(settings.redis_url)
-        clients = _clients(settings)
+        clients = _clients(settings, app.state.tracer_provider)
         fallback = FallbackStore(
             redis, settings.keys.fallback_items, settings.fallback_refresh_seconds
         )

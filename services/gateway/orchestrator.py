@@ -31,7 +31,7 @@ from services.common.http import DownstreamError, DownstreamRejected, ServiceCli
 from services.common.logs import request_id_var
 from services.gateway.cache import ResponseCache, cache_field
 from services.gateway.fallback import FallbackStore
-from services.gateway.metrics import CACHE_LOOKUPS, FALLBACKS, RECOMMENDATIONS_SERVED
+from services.gateway.metrics import CACHE_LOOKUPS, FALLBACKS, record_served
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class Orchestrator:
             cached = await self.cache.get(req.user_id, field_name)
             CACHE_LOOKUPS.labels("hit" if cached else "miss").inc()
             if cached is not None:
-                RECOMMENDATIONS_SERVED.labels(req.surface.value, variant).inc()
+                record_served(req.surface.value, variant, [i.product_id for i in cached.items])
                 return cached.model_copy(update={"request_id": request_id})
 
         headers = self._headers(variant)
@@ -149,7 +149,7 @@ class Orchestrator:
             fallback_reason=reason,
             items=items,
         )
-        RECOMMENDATIONS_SERVED.labels(req.surface.value, variant).inc()
+        record_served(req.surface.value, variant, [i.product_id for i in items])
         if reason is not None:
             FALLBACKS.labels(req.surface.value, reason).inc()
         elif req.user_id is not None:

@@ -40,6 +40,7 @@ def build_app(settings: Settings) -> FastAPI:
             settings.feature_serving_url,
             timeout=settings.http_timeout_seconds,
             max_connections=settings.http_max_connections,
+            tracer_provider=app.state.tracer_provider,
         )
         app.state.item_features = ItemFeatureCache(
             app.state.feature_client, settings.item_feature_cache_seconds

@@ -56,7 +56,7 @@ class Fakes:
     async def misbehave(self, service: str):
         mode = self.mode.get(service, "ok")
         if mode == "timeout":
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(2.5)
         if mode == "500":
             return _error(500, "internal_error", "boom")
         return None
@@ -276,9 +276,10 @@ def make_gateway(servers, fakes, redis_url, prefix, rds):
         base = {
             "redis_url": redis_url,
             "redis_prefix": prefix,
-            "features_timeout_seconds": 0.3,
-            "candidates_timeout_seconds": 0.3,
-            "ranking_timeout_seconds": 0.3,
+            # Generous: the fakes share the test process (GIL); a 0.3 s budget flaked.
+            "features_timeout_seconds": 1.0,
+            "candidates_timeout_seconds": 1.0,
+            "ranking_timeout_seconds": 1.0,
             **servers,
         }
         settings = Settings(**{**base, **overrides})
