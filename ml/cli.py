@@ -5,6 +5,9 @@
     recsys generate --out .local/synthetic
     recsys load-demo [--force]
     recsys rebuild-realtime
+    recsys feast-apply
+    recsys materialize [--full]
+    recsys feast-env
 
 Also runnable as `python -m ml.cli ...`.
 """
@@ -225,6 +228,83 @@ def rebuild_realtime(
 ) -> None:
     """Rebuild Redis real-time features, popularity and trending from Postgres events."""
     _rebuild(database_url, redis_url, redis_prefix)
+
+
+FeastProject = Annotated[
+    str, typer.Option("--project", envvar="FEAST_PROJECT", help="Feast project name.")
+]
+
+
+@app.command("feast-env")
+def feast_env_cmd(
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    redis_url: RedisUrl = DEFAULT_REDIS_URL,
+    project: FeastProject = "recsys",
+) -> None:
+    """Print the FEAST_* variables of feature_repo/feature_store.yaml as `export` lines:
+    eval "$(recsys feast-env)" && feast -c feature_repo apply"""
+    import shlex
+
+    from ml.feature_store import feast_env
+
+    for key, value in feast_env(database_url, redis_url, project).items():
+        print(f"export {key}={shlex.quote(value)}")
+
+
+@app.command("feast-apply")
+def feast_apply(
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    redis_url: RedisUrl = DEFAULT_REDIS_URL,
+    project: FeastProject = "recsys",
+) -> None:
+    """Register the feature repo (feature_repo/definitions.py) in the Feast registry and
+    create the online store infrastructure (`feast apply`). Idempotent."""
+    from ml.feature_store import apply, get_store
+
+    started = time.perf_counter()
+    names = apply(get_store(database_url, redis_url, project))
+    console.print(
+        f"feast project {project!r}: applied {len(names)} objects in"
+        f" {time.perf_counter() - started:.2f}s"
+    )
+
+
+@app.command()
+def materialize(
+    full: Annotated[
+        bool, typer.Option("--full", help="Rematerialise all history (not incremental).")
+    ] = False,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    redis_url: RedisUrl = DEFAULT_REDIS_URL,
+    redis_prefix: RedisPrefix = "recsys:",
+    project: FeastProject = "recsys",
+) -> None:
+    """Materialise the Postgres feature views into the Redis online store (incremental
+    by default), then push Redis popularity/trending into `product_stats`."""
+    from ml.feature_store import get_store, materialize_incremental, push_product_stats
+    from ml.feature_store import materialize as run_materialize
+
+    store = get_store(database_url, redis_url, project)
+    now = datetime.now(UTC)
+    if full:
+        stats = run_materialize(datetime(2000, 1, 1, tzinfo=UTC), now, store)
+    else:
+        stats = materialize_incremental(now, store)
+    started = time.perf_counter()
+    pushed = push_product_stats(store, redis_url, redis_prefix, now)
+    push_seconds = time.perf_counter() - started
+    print(
+        json.dumps(
+            {
+                "project": project,
+                "mode": "full" if full else "incremental",
+                "rows": stats.rows,
+                "seconds": round(stats.seconds, 2),
+                "product_stats_pushed": pushed,
+                "push_seconds": round(push_seconds, 2),
+            }
+        )
+    )
 
 
 def main() -> None:

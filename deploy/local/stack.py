@@ -133,6 +133,13 @@ def infra_env() -> dict[str, str]:
     return json.loads((STATE_DIR / "stack.json").read_text())
 
 
+def prepare_feature_store(env: dict[str, str]) -> None:
+    """`feast apply`, then incremental materialisation (only new days after the first
+    run) and the trending push: feature-serving reads the online store."""
+    _run(["feast-apply"], env)
+    _run(["materialize"], env)
+
+
 def _run(args: list[str], env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "ml.cli", *args], env=env, cwd=ROOT, check=True)
 
@@ -152,12 +159,15 @@ def up() -> None:
         "DATABASE_URL": ensure_postgres(STATE_DIR),
         "REDIS_URL": ensure_redis(STATE_DIR),
         "REDIS_PREFIX": os.environ.get("REDIS_PREFIX", "recsys:"),
+        "FEAST_PROJECT": os.environ.get("FEAST_PROJECT", "recsys"),
     }
     (STATE_DIR / "stack.json").write_text(json.dumps(base, indent=2))
     env = service_env(base, ports)
     print("applying migrations and loading demo data ...", flush=True)
     _run(["migrate"], env)
     _run(["load-demo"], env)
+    print("feature store: feast apply and materialisation ...", flush=True)
+    prepare_feature_store(env)
     print("starting services ...", flush=True)
     procs = start_services(env, ports, STATE_DIR)
     try:

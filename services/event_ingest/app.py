@@ -15,9 +15,21 @@ from services.common.db import check_pool, create_pool
 from services.common.tasks import background, refresh_forever
 from services.event_ingest.catalog import CategoryMap
 from services.event_ingest.config import Settings
+from services.event_ingest.feast_push import InterestsPusher
 from services.event_ingest.routes import router
 
 log = logging.getLogger(__name__)
+
+
+def feast_store_loader(settings: Settings):
+    """A function returning the feast.FeatureStore of settings.feast_project (blocking)."""
+
+    def load():
+        from services.common.feast_config import get_store
+
+        return get_store(settings.database_url, settings.redis_url, settings.feast_project)
+
+    return load
 
 
 def build_app(settings: Settings) -> FastAPI:
@@ -39,11 +51,16 @@ def build_app(settings: Settings) -> FastAPI:
         except Exception as exc:  # noqa: BLE001 - unknown ids are looked up on demand
             log.warning("catalog load failed", extra={"error_type": type(exc).__name__})
         app.state.pool, app.state.redis, app.state.catalog = pool, redis, catalog
+        pusher = InterestsPusher(redis, settings.keys, feast_store_loader(settings))
+        if settings.feast_push_enabled:
+            pusher.start()
+        app.state.pusher = pusher
         every = settings.catalog_refresh_seconds
         try:
             async with background(refresh_forever(every, refresh, what="catalog refresh")):
                 yield
         finally:
+            await pusher.stop()
             await redis.aclose()
             await pool.close()
 

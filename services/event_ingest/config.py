@@ -18,6 +18,12 @@ class Settings(ServiceSettings):
     db_acquire_timeout_seconds: float = Field(
         2.0, description="Waiting longer for a pooled connection answers 503 (back-pressure)."
     )
+    feast_push_enabled: bool = Field(
+        True,
+        description="Push the affected users' user_interests rows to Feast's online store "
+        "after each commit (FEAST_PROJECT); erasure deletes the user's online row either way.",
+    )
+    feast_project: str = Field("recsys", description="Feast project of the online store.")
     known_variants: str = Field(
         "control",
         description="Comma-separated experiment variants used as metric labels; any other "

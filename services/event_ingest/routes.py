@@ -71,8 +71,9 @@ async def post_events(request: Request) -> IngestResult:
             raise
         new = await ingest.write_rows(conn, rows)
     # Committed: the answer is 200 from here on, whatever Redis does.
-    if new:
-        await ingest.update_realtime(state.redis, settings.keys, state.catalog, new)
+    if new and await ingest.update_realtime(state.redis, settings.keys, state.catalog, new):
+        # Feast's online user_interests from the state just updated (background, coalesced).
+        state.pusher.mark({r.user_id for r in new})
     ingest.observe(new, settings.variant_labels)
     return ingest.result(rows, new)
 
@@ -98,6 +99,13 @@ async def erase_user(request: Request, user_id: UserIdPath) -> ErasureResult:
         deleted = await users.erase_rows(conn, user_id)
     try:
         keys_deleted = await users.erase_keys(state.redis, settings.keys, user_id)
+        # The user's Feast online row (both user views share it); under the pusher's lock
+        # so a push in flight cannot write it back afterwards.
+        async with state.pusher.lock:
+            state.pusher.forget(user_id)
+            keys_deleted += await users.erase_online_features(
+                state.redis, settings.feast_project, user_id
+            )
     except (RedisError, OSError) as exc:
         # Rows are gone; the keys are not. Erasure is idempotent, so a retry finishes it.
         log.warning("erasure: redis failed", extra={"error_type": type(exc).__name__})

@@ -43,3 +43,10 @@ async def erase_keys(redis: Redis, keys: Keys, user_id: str) -> int:
     async for key in redis.scan_iter(match=keys.user_pattern(user_id), count=500):
         found.add(key.decode() if isinstance(key, bytes) else key)
     return int(await redis.delete(*found)) if found else 0
+
+
+async def erase_online_features(redis: Redis, project: str, user_id: str) -> int:
+    """Delete the user's row of Feast's online store (entity user=<id> of `project`)."""
+    from services.event_ingest.feast_push import online_user_key
+
+    return int(await redis.delete(online_user_key(project, user_id)))

@@ -14,7 +14,16 @@ import httpx
 import pytest
 import redis
 
-from deploy.local.stack import ROOT, SERVICES, service_env, start_services, stop_pids, wait_ready
+from deploy.local.stack import (
+    ROOT,
+    SERVICES,
+    prepare_feature_store,
+    service_env,
+    start_services,
+    stop_pids,
+    wait_ready,
+)
+from tests.conftest import RUN_ID
 
 PORTS = {spec.name: 18000 + (spec.port - 8000) for spec in SERVICES}
 GATEWAY = f"http://127.0.0.1:{PORTS['gateway']}"
@@ -31,6 +40,7 @@ def stack(service_env, tmp_path_factory):
         [sys.executable, "-m", "ml.cli", "load-demo", "--products", "600", "--users", "400"],
         env=env, cwd=ROOT, check=True,
     )  # fmt: skip
+    prepare_feature_store(env)
     run_dir = tmp_path_factory.mktemp("stack")
     procs = start_services(env, PORTS, run_dir)
     try:
@@ -38,11 +48,15 @@ def stack(service_env, tmp_path_factory):
         yield {"procs": procs, "env": env}
     finally:
         stop_pids(run_dir)
+        from ml.feature_store import delete_online_keys
+
+        delete_online_keys(env["FEAST_PROJECT"], env["REDIS_URL"])
 
 
 def service_env_for_test(base: dict[str, str]) -> dict[str, str]:
     env = service_env(base, PORTS)
     env["GATEWAY_CACHE_TTL_SECONDS"] = "30"
+    env["FEAST_PROJECT"] = f"recsys_e2e_{RUN_ID}"
     return env
 
 

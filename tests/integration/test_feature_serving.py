@@ -1,4 +1,5 @@
-"""feature-serving against real Postgres and Redis (in-process app)."""
+"""feature-serving against real Postgres and Redis (in-process app), interim backend
+(FEATURE_BACKEND=redis: the real-time keys). The Feast backend: test_feature_serving_feast."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def client(pg_url, redis_url, redis_prefix):
         database_url=pg_url,
         redis_url=redis_url,
         redis_prefix=redis_prefix,
+        feature_backend="redis",
         trending_cache_seconds=0,
     )
     with TestClient(build_app(settings)) as c:
@@ -187,7 +189,10 @@ def test_ready(client):
 
 def test_redis_down_users_503_items_degrade(pg_url, redis_prefix, client):
     broken = Settings(
-        database_url=pg_url, redis_url="redis://127.0.0.1:1/0", redis_prefix=redis_prefix
+        database_url=pg_url,
+        redis_url="redis://127.0.0.1:1/0",
+        redis_prefix=redis_prefix,
+        feature_backend="redis",
     )
     with TestClient(build_app(broken)) as c:
         resp = c.post("/v1/features/users", json={"user_ids": ["u1"]})

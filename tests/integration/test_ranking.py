@@ -61,7 +61,12 @@ def feature_url(pg_url, redis_url, redis_prefix):
     asyncio.run(_seed(pg_url))
     port = free_port()
     app = build_feature_app(
-        FeatureSettings(database_url=pg_url, redis_url=redis_url, redis_prefix=redis_prefix)
+        FeatureSettings(
+            database_url=pg_url,
+            redis_url=redis_url,
+            redis_prefix=redis_prefix,
+            feature_backend="redis",  # ranking's tests need item features, not Feast
+        )
     )
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")

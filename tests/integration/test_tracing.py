@@ -98,12 +98,16 @@ def in_process_stack(
         "event_ingest_url": urls["event-ingest"],
     }
     # Threads share one GIL: generous downstream timeouts keep the path undegraded.
+    # The in-process stacks test tracing and metrics, not the feature store: interim
+    # Redis reads, no Feast push (tests/integration/test_feature_serving_feast.py has those).
     extras: dict[str, dict] = {
+        "feature-serving": {"feature_backend": "redis"},
+        "event-ingest": {"feast_push_enabled": False},
         "gateway": {
             "features_timeout_seconds": 5.0,
             "candidates_timeout_seconds": 5.0,
             "ranking_timeout_seconds": 5.0,
-        }
+        },
     }
     for name, values in (overrides or {}).items():
         extras[name] = {**extras.get(name, {}), **values}

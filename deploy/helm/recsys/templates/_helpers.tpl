@@ -194,6 +194,19 @@ topologySpreadConstraints:
 {{- if and .Values.istio.virtualService.enabled .Values.istio.destinationRule.enabled }}true{{ end -}}
 {{- end -}}
 
+{{/* Feast settings of the processes that use the feature store (docs/feature-store.md):
+feature_repo/k8s/feature_store.yaml, FEAST_* derived from DATABASE_URL / REDIS_URL. */}}
+{{- define "recsys.feastEnv" -}}
+- name: FEAST_ENVIRONMENT
+  value: k8s
+- name: FEAST_PROJECT
+  value: {{ .Values.feast.project | quote }}
+- name: FEAST_REPO_PATH
+  value: {{ .Values.feast.repoPath | quote }}
+- name: FEATURE_BACKEND
+  value: {{ .Values.feast.backend | quote }}
+{{- end -}}
+
 {{/* Environment of the batch-jobs image. */}}
 {{- define "recsys.jobsEnv" -}}
 - name: LOG_LEVEL
@@ -202,8 +215,7 @@ topologySpreadConstraints:
   value: {{ .Values.config.redisPrefix | quote }}
 - name: MLFLOW_TRACKING_URI
   value: {{ include "recsys.mlflowUrl" . | quote }}
-- name: FEAST_REPO_PATH
-  value: {{ .Values.feast.repoPath | quote }}
+{{ include "recsys.feastEnv" . }}
 - name: HOME
   value: /tmp
 {{ include "recsys.secretEnv" (dict "root" . "name" "DATABASE_URL" "ref" "databaseUrl") }}

@@ -125,6 +125,9 @@ spec:
             - name: EXPERIMENTS_PATH
               value: /etc/recsys/experiments/experiments.json
             {{- end }}
+            {{- if has $name (list "feature-serving" "event-ingest") }}
+            {{- include "recsys.feastEnv" $root | nindent 12 }}
+            {{- end }}
             {{- if eq $name "ranking" }}
             - name: RANKING_PROFILES_PATH
               value: /etc/recsys/ranking/profiles.json
