@@ -189,6 +189,11 @@ def load_demo(
             f"reusing existing data ({n_products:,} synthetic products, {n_events:,} events);"
             " use --force to regenerate"
         )
+        if not asyncio.run(_realtime_present(redis_url, redis_prefix)):
+            # Redis holds derived state only; a Redis without persistence (or a new
+            # one) comes back empty: recompute it from Postgres.
+            console.print("real-time state missing in Redis: rebuilding")
+            _rebuild(database_url, redis_url, redis_prefix)
         return
     data, _ = _generate(seed, products, users, days, end_date)
     with _progress() as update:
@@ -197,6 +202,16 @@ def load_demo(
         f"loaded {stats.products:,} products and {stats.events:,} events in {stats.seconds:.2f}s"
     )
     _rebuild(database_url, redis_url, redis_prefix)
+
+
+async def _realtime_present(redis_url: str, redis_prefix: str) -> bool:
+    from services.common.keys import Keys
+
+    redis = _redis(redis_url)
+    try:
+        return bool(await redis.exists(Keys(redis_prefix).popularity))
+    finally:
+        await redis.aclose()
 
 
 def _rebuild(database_url: str, redis_url: str, redis_prefix: str) -> None:

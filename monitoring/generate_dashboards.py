@@ -558,6 +558,29 @@ def ingest() -> dict:
             "RealtimeUpdateFailures). Events are durable; real-time features go stale.",
             threshold=1,
         ),
+        row("Feature store pushes (user_interests to the Feast online store)"),
+        timeseries(
+            "Users pushed per second / failures by reason",
+            [
+                (f"sum(rate(recsys_feature_push_users_total{{{NS}}}[{RATE}]))", "users/s"),
+                (
+                    f"sum by (reason) (rate(recsys_feature_push_failures_total{{{NS}}}[{RATE}]))",
+                    "failed {{reason}}",
+                ),
+            ],
+            "short",
+            description="Real-time pushes after each commit; a failure leaves the online "
+            "features stale until the next push or materialisation (events are durable).",
+        ),
+        timeseries(
+            "Push duration p50 / p99",
+            [
+                (hq(q, "recsys_feature_push_duration_seconds", NS), f"p{int(q * 100)}")
+                for q in (0.5, 0.99)
+            ],
+            "s",
+            description="One coalesced push (several users) to the online store.",
+        ),
         row("Event lag (receipt time minus event timestamp)"),
         timeseries(
             "Event lag p50 / p95 / p99",

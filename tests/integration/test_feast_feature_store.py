@@ -308,3 +308,33 @@ def test_cli_materialize(store, feast_db, redis_url, redis_prefix):
     assert '"rows"' in result.output and '"seconds"' in result.output
     exported = runner.invoke(app, ["feast-env"])
     assert f"export FEAST_PROJECT={PROJECT}" in exported.output
+
+
+def test_views_survive_an_ancient_event(feast_db):
+    """Decay factors of a very old event underflow double precision unless clamped
+    (events older than 400 days are refused by the API, but may exist from imports)."""
+    import asyncpg
+
+    async def run() -> int:
+        conn = await asyncpg.connect(feast_db)
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO events (event_id, user_id, event_type, product_id, ts)"
+                    " SELECT 'ancient-1', 'ancient-user', 'purchase', product_id,"
+                    " '1900-01-01T00:00:00Z' FROM products LIMIT 1"
+                )
+                n = await conn.fetchval("SELECT count(*) FROM feast_product_stats")
+                await conn.fetchval("SELECT count(*) FROM feast_user_interests")
+                raise _Rollback(n)
+        except _Rollback as done:
+            return done.n
+        finally:
+            await conn.close()
+
+    assert asyncio.run(run()) > 0
+
+
+class _Rollback(Exception):
+    def __init__(self, n: int) -> None:
+        self.n = n

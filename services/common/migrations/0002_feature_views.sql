@@ -101,8 +101,8 @@ LEFT JOIN LATERAL (
             SELECT main_category, score, sum(score) OVER () AS total
             FROM (
                 SELECT ev.main_category,
-                       sum(ev.w * exp(-extract(epoch FROM s.event_timestamp - ev.ts)
-                                       / 86400.0 / 30.0)) AS score
+                       sum(ev.w * exp(greatest(-extract(epoch FROM s.event_timestamp - ev.ts)
+                                                / 86400.0 / 30.0, -700))) AS score
                 FROM ev
                 WHERE ev.w <> 0 AND ev.main_category IS NOT NULL
                 GROUP BY ev.main_category
@@ -138,7 +138,9 @@ WITH daily AS (
            floor(extract(epoch FROM ts) / 86400)::bigint AS day,
            count(*) AS n,
            sum(recsys_event_weight(event_type)
-               * exp((extract(epoch FROM ts) - 1704067200) / 86400.0 / 30.0)) AS growth
+               -- clamped: an ancient ts would underflow double precision (exp(-700) is ~1e-304)
+               * exp(greatest((extract(epoch FROM ts) - 1704067200) / 86400.0 / 30.0, -700)))
+               AS growth
     FROM events
     WHERE product_id IS NOT NULL
     GROUP BY 1, 2
