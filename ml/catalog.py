@@ -258,7 +258,8 @@ def read_csv(path: Path) -> list[dict[str, str | None]]:
 
 # --------------------------------------------------------------------------- database
 
-_COLUMNS = (
+# Column order of the products rows both the importer and the synthetic loader write.
+PRODUCT_COLUMNS = (
     "product_id",
     "name",
     "main_category",
@@ -278,13 +279,13 @@ _COLUMNS = (
 
 async def upsert_products(conn: asyncpg.Connection, records: list[tuple]) -> None:
     """COPY into a temp table, then one INSERT .. ON CONFLICT DO UPDATE (idempotent)."""
-    cols = ", ".join(_COLUMNS)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS if c != "product_id")
+    cols = ", ".join(PRODUCT_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in PRODUCT_COLUMNS if c != "product_id")
     async with conn.transaction():
         await conn.execute(
             "CREATE TEMP TABLE products_stage (LIKE products INCLUDING DEFAULTS) ON COMMIT DROP"
         )
-        await conn.copy_records_to_table("products_stage", records=records, columns=_COLUMNS)
+        await conn.copy_records_to_table("products_stage", records=records, columns=PRODUCT_COLUMNS)
         await conn.execute(
             f"INSERT INTO products ({cols}) SELECT {cols} FROM products_stage"
             f" ON CONFLICT (product_id) DO UPDATE SET {updates}, updated_at = now()"

@@ -17,7 +17,7 @@ from datetime import datetime
 import asyncpg
 from redis.asyncio import Redis
 
-from ml.catalog import _decimal
+from ml.catalog import PRODUCT_COLUMNS, _decimal
 from ml.synthetic import SOURCE, SyntheticData
 from services.common.db import connect
 from services.common.keys import Keys
@@ -26,22 +26,6 @@ from services.common.realtime import RealtimeEvent, apply_events
 Progress = Callable[[str, int], None]  # (stage, items done)
 
 EVENT_ID_PREFIX = "syn-"
-_PRODUCT_COLUMNS = (
-    "product_id",
-    "name",
-    "main_category",
-    "sub_category",
-    "sub_categories",
-    "image",
-    "link",
-    "rating",
-    "no_of_ratings",
-    "price",
-    "actual_price",
-    "discount_ratio",
-    "in_stock",
-    "source",
-)
 _EVENT_COLUMNS = ("event_id", "user_id", "event_type", "product_id", "query", "ts")
 
 
@@ -110,7 +94,7 @@ async def load_synthetic(
         events = data.event_records()
         async with conn.transaction():
             await conn.copy_records_to_table(
-                "products", records=_product_records(data), columns=_PRODUCT_COLUMNS
+                "products", records=_product_records(data), columns=PRODUCT_COLUMNS
             )
             if progress:
                 progress("products", len(data.products))
