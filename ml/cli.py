@@ -296,11 +296,21 @@ def materialize(
 ) -> None:
     """Materialise the Postgres feature views into the Redis online store (incremental
     by default), then push Redis popularity/trending into `product_stats`."""
-    from ml.feature_store import get_store, materialize_incremental, push_product_stats
+    from ml.feature_store import (
+        get_store,
+        materialize_incremental,
+        online_store_empty,
+        push_product_stats,
+    )
     from ml.feature_store import materialize as run_materialize
 
     store = get_store(database_url, redis_url, project)
     now = datetime.now(UTC)
+    if not full and online_store_empty(project, redis_url):
+        # Incremental runs start at the registry's watermark; an emptied Redis would
+        # stay empty. Everything the views hold is written again instead.
+        console.print("online store empty for this project: full materialisation")
+        full = True
     if full:
         stats = run_materialize(datetime(2000, 1, 1, tzinfo=UTC), now, store)
     else:

@@ -243,6 +243,21 @@ def push_product_stats(
 # --------------------------------------------------------------------------- cleanup
 
 
+def online_store_empty(project: str, redis_url: str | None = None) -> bool:
+    """True when Redis holds no online-store key of the project (a new or flushed
+    Redis, while the registry in Postgres still has the materialisation watermarks)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
+    try:
+        suffix = project.encode()
+        return not any(
+            key.endswith(suffix) for key in client.scan_iter(match=f"*{project}", count=5000)
+        )
+    finally:
+        client.close()
+
+
 def delete_online_keys(project: str, redis_url: str | None = None) -> int:
     """Delete every online-store key of a Feast project (tests, benchmarks). Feast's
     Redis keys are <serialized entity key><project>, so this matches on the suffix:

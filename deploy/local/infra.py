@@ -75,8 +75,10 @@ def ensure_redis(state_dir: Path) -> str:
                 str(data / "redis.pid"),
                 "--logfile",
                 str(data / "redis.log"),
+                # Two argv words: "60 1" as one word is silently not a save point.
                 "--save",
-                "60 1",
+                "60",
+                "1",
                 "--appendonly",
                 "no",
             ],
