@@ -338,3 +338,10 @@ def test_views_survive_an_ancient_event(feast_db):
 class _Rollback(Exception):
     def __init__(self, n: int) -> None:
         self.n = n
+
+
+def test_online_store_emptiness_is_detected(store, materialized, redis_url):
+    from ml.feature_store import online_store_empty
+
+    assert not online_store_empty(store.project, redis_url)
+    assert online_store_empty(f"{store.project}_never_applied", redis_url)
