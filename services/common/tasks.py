@@ -33,3 +33,17 @@ async def background(coro: Awaitable[None]) -> AsyncIterator[asyncio.Task]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.asynccontextmanager
+async def kept_fresh(
+    load: Callable[[], Awaitable[None]], every: float, *, what: str
+) -> AsyncIterator[None]:
+    """Run `load` now, then every `every` seconds in the background while the block
+    runs. A failed first load is logged, not raised: callers complete on demand."""
+    try:
+        await load()
+    except Exception as exc:  # noqa: BLE001
+        log.warning(f"{what} failed", extra={"error_type": type(exc).__name__})
+    async with background(refresh_forever(every, load, what=what)):
+        yield

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from services.common.app import create_app, run
 from services.common.cache import create_redis, ping
 from services.common.db import check_pool, create_pool
-from services.common.tasks import background, refresh_forever
+from services.common.tasks import kept_fresh
 from services.event_ingest.catalog import CategoryMap
 from services.event_ingest.config import Settings
 from services.event_ingest.feast_push import InterestsPusher
@@ -41,23 +41,20 @@ def build_app(settings: Settings) -> FastAPI:
         redis = create_redis(settings.redis_url)
         catalog = CategoryMap()
 
-        async def refresh() -> None:
+        async def load_catalog() -> None:
             async with pool.acquire(timeout=settings.db_acquire_timeout_seconds) as conn:
                 await catalog.load(conn)
-
-        try:
-            await refresh()
             log.info("catalog loaded", extra={"products": len(catalog)})
-        except Exception as exc:  # noqa: BLE001 - unknown ids are looked up on demand
-            log.warning("catalog load failed", extra={"error_type": type(exc).__name__})
+
         app.state.pool, app.state.redis, app.state.catalog = pool, redis, catalog
         pusher = InterestsPusher(redis, settings.keys, feast_store_loader(settings))
-        if settings.feast_push_enabled:
-            pusher.start()
         app.state.pusher = pusher
         every = settings.catalog_refresh_seconds
         try:
-            async with background(refresh_forever(every, refresh, what="catalog refresh")):
+            # Unknown ids are looked up on demand, so a failed first load is not fatal.
+            async with kept_fresh(load_catalog, every, what="catalog load"):
+                if settings.feast_push_enabled:
+                    pusher.start()
                 yield
         finally:
             await pusher.stop()

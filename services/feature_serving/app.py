@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from services.common.app import create_app, run
 from services.common.cache import create_redis, ping
 from services.common.db import check_pool, create_pool
-from services.common.tasks import background, refresh_forever
+from services.common.tasks import background, kept_fresh, refresh_forever
 from services.feature_serving.catalog import ItemCatalog
 from services.feature_serving.config import Settings
 from services.feature_serving.routes import router
@@ -82,15 +82,11 @@ async def _redis_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[Non
     redis = create_redis(settings.redis_url)
     catalog = ItemCatalog()
 
-    async def refresh() -> None:
+    async def load_catalog() -> None:
         async with pool.acquire(timeout=settings.db_acquire_timeout_seconds) as conn:
             await catalog.load(conn)
-
-    try:
-        await refresh()
         log.info("catalog loaded", extra={"products": len(catalog)})
-    except Exception as exc:  # noqa: BLE001 - unknown ids are looked up on demand
-        log.warning("catalog load failed", extra={"error_type": type(exc).__name__})
+
     app.state.pool, app.state.redis = pool, redis
     app.state.store = RedisPostgresFeatureStore(
         redis,
@@ -100,9 +96,9 @@ async def _redis_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[Non
         trending_ttl=settings.trending_cache_seconds,
         acquire_timeout=settings.db_acquire_timeout_seconds,
     )
-    every = settings.catalog_refresh_seconds
     try:
-        async with background(refresh_forever(every, refresh, what="catalog refresh")):
+        # Unknown ids are looked up on demand, so a failed first load is not fatal.
+        async with kept_fresh(load_catalog, settings.catalog_refresh_seconds, what="catalog load"):
             yield
     finally:
         await redis.aclose()
