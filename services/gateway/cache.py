@@ -19,6 +19,12 @@ from services.common.keys import Keys
 
 log = logging.getLogger(__name__)
 
+# After a user's events, their online features catch up asynchronously (pushed within
+# about a second). Responses computed in that window may predate the events, so the
+# invalidation leaves a marker and nothing is cached for the user until it expires.
+HOLD_FIELD = "__hold_until"
+HOLD_SECONDS = 2.0
+
 
 def cache_field(
     surface: str, variant: str, k: int, product_ids: Iterable[str] = (), query: str | None = None
@@ -61,8 +67,12 @@ class ResponseCache:
         if not self.enabled:
             return
         key = self._keys.response_cache(user_id)
-        value = orjson.dumps({"ts": time.time(), "response": response.model_dump(mode="json")})
+        now = time.time()
+        value = orjson.dumps({"ts": now, "response": response.model_dump(mode="json")})
         try:
+            hold = await asyncio.wait_for(self._redis.hget(key, HOLD_FIELD), self._timeout)
+            if hold is not None and float(hold) > now:
+                return
             pipe = self._redis.pipeline(transaction=False)
             pipe.hset(key, field, value)
             pipe.expire(key, max(1, int(self.ttl) + 1))
@@ -70,7 +80,9 @@ class ResponseCache:
         except Exception as exc:  # noqa: BLE001
             log.warning("response cache write failed", extra={"error": type(exc).__name__})
 
-    async def invalidate(self, user_ids: Iterable[str]) -> None:
+    async def invalidate(self, user_ids: Iterable[str], *, hold: bool = True) -> None:
+        """Drop the users' cached responses; with `hold` (after events) also cache
+        nothing for them for HOLD_SECONDS. Erasure passes hold=False: no key remains."""
         keys = [self._keys.response_cache(u) for u in set(user_ids)]
         if not keys:
             return
@@ -78,5 +90,12 @@ class ResponseCache:
             # Not bounded by the short cache timeout: a batch can name many users, and this
             # runs after the durable write, off the recommendation path.
             await self._redis.delete(*keys)
+            if hold:
+                pipe = self._redis.pipeline(transaction=False)
+                hold_until = time.time() + HOLD_SECONDS
+                for key in keys:
+                    pipe.hset(key, HOLD_FIELD, hold_until)
+                    pipe.expire(key, int(HOLD_SECONDS) + 1)
+                await pipe.execute()
         except Exception as exc:  # noqa: BLE001
             log.warning("response cache invalidation failed", extra={"error": type(exc).__name__})

@@ -188,5 +188,5 @@ async def erase_user(
         return OrjsonResponse(uniform_body(exc.status, exc.body), status_code=exc.status)
     except DownstreamError as exc:
         raise ApiError(503, "unavailable", "erasure service unavailable, retry later") from exc
-    await state.cache.invalidate([user_id])
+    await state.cache.invalidate([user_id], hold=False)
     return OrjsonResponse(result.model_dump(mode="json"))

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import asyncpg
 import httpx
@@ -141,9 +142,17 @@ def test_events_show_in_history_and_change_home(client):
     history = httpx.get(f"{INGEST}/v1/users/{user}/history", params={"days": 30}).json()
     assert {e["event_id"] for e in history["events"]} == {e["event_id"] for e in events}
 
-    after = client.get("/v1/recommendations/home", params={"user_id": user, "k": 10}).json()
-    after_ids = [i["product_id"] for i in after["items"]]
-    assert after_ids != [i["product_id"] for i in before["items"]]
+    # Online features are pushed right after the commit, asynchronously: the contract is
+    # "visible within a second", so poll for up to three.
+    before_ids = [i["product_id"] for i in before["items"]]
+    deadline = time.monotonic() + 3.0
+    while True:
+        after = client.get("/v1/recommendations/home", params={"user_id": user, "k": 10}).json()
+        after_ids = [i["product_id"] for i in after["items"]]
+        if after_ids != before_ids or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert after_ids != before_ids
     assert not set(targets) & set(after_ids), "purchased items must not be recommended"
     reasons = " ".join(r for i in after["items"] for r in i["reasons"])
     assert "Because you viewed" in reasons or "Often bought with" in reasons, reasons
