@@ -93,20 +93,11 @@ class MaterializeStats:
 def _batch_rows(store: FeatureStore, start: datetime | None, end: datetime) -> int:
     """Rows the materialisation wrote: Feast does not report them, so count the
     entities with a row in [start, end] of each view (one row per entity is written)."""
-    import psycopg
 
-    cfg = store.config.offline_store
     views = _definitions().BATCH_VIEWS  # {view table: entity column}
     lo = start or datetime(1970, 1, 1, tzinfo=UTC)
     total = 0
-    with psycopg.connect(
-        host=cfg.host,
-        port=cfg.port,
-        dbname=cfg.database,
-        user=cfg.user,
-        password=cfg.password or None,
-        sslmode=cfg.sslmode or "prefer",
-    ) as conn:
+    with _offline_connection(store) as conn:
         for table, key in views.items():
             total += conn.execute(
                 f"SELECT count(DISTINCT {key}) FROM {table}"  # noqa: S608 - constants
@@ -200,18 +191,24 @@ def product_stats_frame(
     ).astype({"popularity": "float32", "trending": "float32", "interactions_7d": "int64"})
 
 
-def _interactions_7d(store: FeatureStore, now: datetime) -> dict[str, int]:
+def _offline_connection(store: FeatureStore):
+    """A psycopg connection to the offline store (our Postgres) of the store's config."""
     import psycopg
 
     cfg = store.config.offline_store
-    with psycopg.connect(
+    return psycopg.connect(
         host=cfg.host,
         port=cfg.port,
         dbname=cfg.database,
         user=cfg.user,
         password=cfg.password or None,
         sslmode=cfg.sslmode or "prefer",
-    ) as conn:
+    )
+
+
+def _interactions_7d(store: FeatureStore, now: datetime) -> dict[str, int]:
+
+    with _offline_connection(store) as conn:
         rows = conn.execute(
             "SELECT product_id, count(*) FROM events WHERE product_id IS NOT NULL"
             " AND ts > %s AND ts <= %s GROUP BY product_id",
