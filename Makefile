@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RATINGS ?= ../shared/data/movielens-latest-small/ratings.csv
 
 .DEFAULT_GOAL := help
 .PHONY: help install up down status test test-unit test-integration test-e2e lint format \
-        bench bench-home bench-ingest migrate load-demo import-catalog clean
+        bench bench-home bench-ingest train evaluate migrate load-demo import-catalog clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -48,6 +49,12 @@ lint: $(STAMP) ## Ruff lint and format check
 format: $(STAMP) ## Apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix services ml deploy tests
 	$(VENV)/bin/ruff format services ml deploy tests
+
+train: $(STAMP) ## Train, evaluate and register every model in MLflow (make up first)
+	$(PY) -m deploy.local.stack train $(TRAIN_ARGS)
+
+evaluate: $(STAMP) ## Offline evaluation on MovieLens ml-latest-small (../shared/data)
+	$(PY) -m ml.cli evaluate --ratings $(RATINGS) --output docs/benchmarks/evaluation.json
 
 bench: bench-home bench-ingest ## Run the benchmarks against the running stack (make up first)
 

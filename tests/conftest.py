@@ -85,3 +85,22 @@ def amazon_csv() -> Path:
     if not path.exists():
         pytest.skip(f"reference data not found at {path} (see ../shared/data/README.md)")
     return path
+
+
+def make_mlflow_store(root: Path) -> str:
+    """A real MLflow tracking store and model registry: sqlite backend, artifacts
+    under `root` (the store `make up` serves over HTTP)."""
+    import mlflow
+
+    from ml.training.registry import EXPERIMENT
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_experiment(EXPERIMENT, artifact_location=(root / "artifacts").as_uri())
+    return uri
+
+
+@pytest.fixture(scope="session")
+def mlflow_uri(tmp_path_factory) -> str:
+    """This run's own MLflow store (registered models are shared within the run)."""
+    return make_mlflow_store(tmp_path_factory.mktemp("mlflow"))

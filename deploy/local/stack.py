@@ -1,14 +1,17 @@
 """Local mode: the whole platform on one machine, one command (`make up` / `make down`).
 
 `up` starts Postgres and Redis (the URLs in DATABASE_URL / REDIS_URL when set,
-embedded servers otherwise), applies migrations, loads the demo data once, starts
-the five services as separate processes and returns when every one is ready.
+embedded servers otherwise) and an MLflow server (sqlite registry, local artifacts),
+applies migrations, loads the demo data once, trains quick models when the registry
+has no champion yet, starts the five services as separate processes and returns
+when every one is ready.
 State (embedded data, logs, pids) lives under `.local/`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -103,7 +106,8 @@ def stop_pids(run_dir: Path, grace: float = 10.0) -> None:
     for pidfile in sorted((run_dir / "pids").glob("*.pid")):
         try:
             pid = int(pidfile.read_text())
-            os.kill(pid, signal.SIGTERM)
+            # Each child leads its own session: signal the group (MLflow's workers too).
+            os.killpg(pid, signal.SIGTERM)
             pids[pidfile] = pid
         except (ValueError, ProcessLookupError):
             pidfile.unlink(missing_ok=True)
@@ -112,7 +116,8 @@ def stop_pids(run_dir: Path, grace: float = 10.0) -> None:
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
         pidfile.unlink(missing_ok=True)
 
 
@@ -126,6 +131,54 @@ def _alive(pid: int) -> bool:
         return done == 0
     except ChildProcessError:
         return True
+
+
+MLFLOW_PORT = int(os.environ.get("MLFLOW_PORT", "5000"))
+
+
+def start_mlflow(state_dir: Path, port: int = MLFLOW_PORT) -> str:
+    """An MLflow tracking server and model registry: sqlite backend store, artifacts
+    served from state_dir/mlflow/artifacts. Returns its URL once it answers."""
+    url = f"http://127.0.0.1:{port}"
+    if _mlflow_healthy(url):
+        return url
+    home = state_dir / "mlflow"
+    (home / "artifacts").mkdir(parents=True, exist_ok=True)
+    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    (state_dir / "pids").mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}"]
+    cmd += ["--artifacts-destination", str(home / "artifacts"), "--workers", "1"]
+    log = open(state_dir / "logs" / "mlflow.log", "ab")  # noqa: SIM115 - owned by child
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+    )
+    (state_dir / "pids" / "mlflow.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + 120
+    while not _mlflow_healthy(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"MLflow did not start; see {state_dir / 'logs' / 'mlflow.log'}")
+        time.sleep(0.5)
+    return url
+
+
+def _mlflow_healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def ensure_models(env: dict[str, str]) -> None:
+    """First run: train quick models for every source without a champion, so the
+    stack serves learned results out of the box (later runs reuse the registry)."""
+    from services.common.models.registry import CHAMPION, SOURCES, Registry
+
+    registry = Registry(env["MLFLOW_TRACKING_URI"])
+    missing = [s for s in SOURCES if registry.resolve(s, CHAMPION) is None]
+    if missing:
+        print(f"training quick models: {', '.join(missing)} ...", flush=True)
+        _run(["train", "--quick", *(a for s in missing for a in ("--source", s))], env)
 
 
 def infra_env() -> dict[str, str]:
@@ -161,6 +214,8 @@ def up() -> None:
         "REDIS_PREFIX": os.environ.get("REDIS_PREFIX", "recsys:"),
         "FEAST_PROJECT": os.environ.get("FEAST_PROJECT", "recsys"),
     }
+    print("starting the MLflow server ...", flush=True)
+    base["MLFLOW_TRACKING_URI"] = start_mlflow(STATE_DIR)
     (STATE_DIR / "stack.json").write_text(json.dumps(base, indent=2))
     env = service_env(base, ports)
     print("applying migrations and loading demo data ...", flush=True)
@@ -168,6 +223,7 @@ def up() -> None:
     _run(["load-demo"], env)
     print("feature store: feast apply and materialisation ...", flush=True)
     prepare_feature_store(env)
+    ensure_models(env)
     print("starting services ...", flush=True)
     procs = start_services(env, ports, STATE_DIR)
     try:
@@ -218,15 +274,30 @@ The platform is up. Try:
   curl -s 'http://127.0.0.1:8001/v1/users/u000042/history?days=30'   # event-ingest, internal
   curl -s -H 'X-API-Key: dev-admin-key' -X DELETE {base}/v1/users/u000042
 OpenAPI: {base}/docs   metrics: {base}/metrics   logs: .local/logs/   stop: make down
+MLflow UI and model registry: http://127.0.0.1:{MLFLOW_PORT}   retrain: make train
 """
     )
 
 
+def train(args: list[str]) -> None:
+    """`recsys train` against the running local stack (its Postgres and MLflow), unless
+    DATABASE_URL is set in the environment."""
+    env = dict(os.environ)
+    if "DATABASE_URL" not in env and (STATE_DIR / "stack.json").exists():
+        env.update(infra_env())
+    env.setdefault("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{MLFLOW_PORT}")
+    _run(["train", *args], env)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status"])
-    command = parser.parse_args().command
-    {"up": up, "down": down, "status": status}[command]()
+    parser.add_argument("command", choices=["up", "down", "status", "train"])
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="train: recsys train options")
+    parsed = parser.parse_args()
+    if parsed.command == "train":
+        train(parsed.args)
+        return
+    {"up": up, "down": down, "status": status}[parsed.command]()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,8 @@ from services.candidate_gen.store import IndexStore
 from services.common import app as common_app
 from services.common.cache import create_redis, ping
 
+log = logging.getLogger(__name__)
+
 
 def build_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
@@ -23,13 +26,19 @@ def build_app(settings: Settings) -> FastAPI:
         store = IndexStore(settings, redis)
         app.state.store = store
         await store.refresh()  # on failure the loop below retries; readiness says why
-        task = asyncio.create_task(store.run(), name="index-refresh")
+        tasks = [asyncio.create_task(store.run(), name="index-refresh")]
+        if store.models.enabled:  # the first sync runs here; readiness waits for it
+            tasks.append(asyncio.create_task(store.follow_models(), name="model-registry"))
+        else:
+            log.info("MLFLOW_TRACKING_URI not set: heuristic sources only")
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await store.close()
             await redis.aclose()
 
@@ -47,7 +56,18 @@ def build_app(settings: Settings) -> FastAPI:
             checks["indexes"] = f"not loaded: {store.last_error}"
         else:  # the item count itself is at GET /v1/indexes
             checks["indexes"] = "ok" if ix.n_items > 0 else "empty catalog (0 items)"
+        models = store.models
+        if models.enabled:
+            checks["models"] = "ok" if models.synced else f"not synced: {models.last_error}"
         return checks
+
+    def loaded_models(app: FastAPI) -> dict:
+        store: IndexStore = app.state.store
+        loaded = {
+            alias: {source: m.ref.label for source, m in by_source.items()}
+            for alias, by_source in store.models.models.items()
+        }
+        return {"models": loaded, "registry": store.models.tracking_uri}
 
     return common_app.create_app(
         settings,
@@ -55,6 +75,7 @@ def build_app(settings: Settings) -> FastAPI:
         routers=[router],
         lifespan=lifespan,
         readiness=readiness,
+        readiness_details=loaded_models,
     )
 
 

@@ -17,6 +17,15 @@ class Settings(ServiceSettings):
     interaction_days: int = Field(90, description="Events older than this are not loaded.")
     trending_cache_seconds: float = Field(30.0, description="In-process trending cache TTL.")
 
+    # Learned models (MLflow registry, aliases champion/challenger). Unset: heuristic
+    # sources only (and the rules mined with the indexes).
+    mlflow_tracking_uri: str | None = Field(None, description="MLflow server, e.g. :5000.")
+    model_poll_seconds: float = Field(30.0, gt=0, description="Check the aliases this often.")
+    model_cache_dir: str | None = Field(None, description="Downloaded versions (default tmp).")
+    semantic_min_similarity: float = Field(
+        0.35, ge=0.0, le=1.0, description="Semantic search: minimum cosine of a match."
+    )
+
     # Association rules ("users who clicked X also clicked Y")
     assoc_min_count: int = Field(2, ge=1, description="Minimum co-occurring users of a pair.")
     assoc_min_confidence: float = Field(0.05, ge=0.0, le=1.0)

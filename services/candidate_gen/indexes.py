@@ -13,12 +13,9 @@ Definitions (one place, the tests compute them by hand):
 - best value: discount_ratio * bayes / 5.
 - content: TF-IDF (word 1-2 grams, sublinear tf, English stop words) on
   name + sub_category, rows L2-normalised, cosine = sparse dot product.
-- association rules over the binary user x item matrix X of positive-weight pairs:
-  C = X^T X, count[i] = users of i, support = C / n_users,
-  confidence(a->b) = C[a,b] / count[a], lift = confidence / (count[b] / n_users);
-  kept when C >= min_count, confidence >= min_confidence, lift >= min_lift, and
-  among the top-N by lift * confidence per antecedent; stored as CSR (rows = a,
-  each row sorted by score descending).
+- association rules (services/common/models/rules.py) over the positive-weight pairs
+  of the last `interaction_days`; served until the registry's `association_rules`
+  model is loaded, and whenever it is not.
 """
 
 from __future__ import annotations
@@ -29,6 +26,8 @@ from datetime import UTC, datetime
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+from services.common.models.rules import RuleParams, Rules, mine_rules
 
 TOKEN_PATTERN = r"(?u)\b[a-z0-9]+\b"
 DEFAULT_MEAN_RATING = 3.5
@@ -100,20 +99,6 @@ class Ranked:
 
     idx: np.ndarray
     score: np.ndarray
-
-
-@dataclass(frozen=True)
-class Rules:
-    matrix: sp.csr_matrix  # a -> b, data = lift * confidence
-    support: np.ndarray  # aligned with matrix.data
-    confidence: np.ndarray
-    lift: np.ndarray
-    item_count: np.ndarray  # users per item
-    n_users: int
-
-    @property
-    def n_rules(self) -> int:
-        return int(self.matrix.nnz)
 
 
 QUERY_CACHE_SIZE = 10_000
@@ -221,7 +206,13 @@ def build_indexes(
     category_vectorizer, category_matrix = _binary_terms(cats)
 
     positive = weights > 0
-    rules = mine_rules(user_idx[positive], item_idx[positive], n_users, n, params)
+    rule_params = RuleParams(
+        params.assoc_min_count, params.assoc_min_confidence, params.assoc_min_lift,
+        params.assoc_top_n,
+    )  # fmt: skip
+    rules = mine_rules(
+        user_idx[positive], item_idx[positive], n_users, n, rule_params, item_ids=product_ids
+    )
 
     stamp = built_at.strftime("%Y%m%dT%H%M%SZ")
     versions = {"content": f"tfidf-{n}-{stamp}", "association": f"rules-{rules.n_rules}-{stamp}"}
@@ -267,38 +258,6 @@ def bayesian_rating(rating: np.ndarray, count: np.ndarray, prior: float) -> np.n
         mean = float(rating[rated_any].mean()) if rated_any.any() else DEFAULT_MEAN_RATING
     r = np.nan_to_num(rating, nan=mean)
     return (count * r + prior * mean) / (count + prior)
-
-
-def mine_rules(
-    user_idx: np.ndarray, item_idx: np.ndarray, n_users: int, n_items: int, params: IndexParams
-) -> Rules:
-    empty = Rules(sp.csr_matrix((n_items, n_items)), *(np.zeros(0),) * 3, np.zeros(n_items), 0)
-    if n_users == 0 or len(item_idx) == 0:
-        return empty
-    x = sp.csr_matrix(
-        (np.ones(len(item_idx), dtype=np.float32), (user_idx, item_idx)), shape=(n_users, n_items)
-    )
-    x.data[:] = 1.0  # duplicates were summed: make it binary again
-    count = np.asarray(x.sum(axis=0)).ravel()
-    n_users = len(np.unique(user_idx))  # transactions: users with a positive interaction
-    co = (x.T @ x).tocoo()
-    a, b, c = co.row.astype(np.int64), co.col.astype(np.int64), co.data.astype(float)
-    keep = (a != b) & (c >= params.assoc_min_count)
-    a, b, c = a[keep], b[keep], c[keep]
-    confidence = c / count[a]
-    lift = confidence / (count[b] / n_users)
-    keep = (confidence >= params.assoc_min_confidence) & (lift >= params.assoc_min_lift)
-    a, b, c, confidence, lift = a[keep], b[keep], c[keep], confidence[keep], lift[keep]
-    score = lift * confidence
-    order = np.lexsort((b, -score, a))  # by antecedent, then score desc (ties: item index)
-    a, b, c, confidence, lift, score = (v[order] for v in (a, b, c, confidence, lift, score))
-    starts = np.searchsorted(a, np.arange(n_items + 1))
-    rank = np.arange(len(a)) - starts[a]
-    keep = rank < params.assoc_top_n
-    a, b, c, confidence, lift, score = (v[keep] for v in (a, b, c, confidence, lift, score))
-    indptr = np.searchsorted(a, np.arange(n_items + 1))
-    matrix = sp.csr_matrix((score, b, indptr), shape=(n_items, n_items))
-    return Rules(matrix, c / n_users, confidence, lift, count, n_users)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -17,6 +17,7 @@ import numpy as np
 from services.candidate_gen.indexes import Indexes, Ranked
 from services.candidate_gen.text import expand_query
 from services.common.contracts import CandidateSource
+from services.common.models.rules import Rules
 
 SEARCH_TEXT_WEIGHT = 0.8
 SEARCH_CATEGORY_WEIGHT = 0.2
@@ -151,10 +152,17 @@ def content(ix: Indexes, anchors: np.ndarray, k: int, exclude: np.ndarray = _EMP
     return Hits(CandidateSource.content, idx, score, ix.product_ids[anchors[best[idx]]])
 
 
-def association(ix: Indexes, anchors: np.ndarray, k: int, exclude: np.ndarray = _EMPTY_I) -> Hits:
+def association(
+    ix: Indexes,
+    anchors: np.ndarray,
+    k: int,
+    exclude: np.ndarray = _EMPTY_I,
+    rules: Rules | None = None,
+) -> Hits:
     """Consequents of the anchors' rules, each with its strongest anchor; scores are
-    lift * confidence divided by the best in this answer."""
-    rules = ix.rules.matrix
+    lift * confidence divided by the best in this answer. `rules`: the registry's
+    (bound to this catalog) when loaded, else those mined with the indexes."""
+    rules = (rules or ix.rules).matrix
     if len(anchors) == 0 or rules.nnz == 0:
         return Hits.empty(CandidateSource.association)
     starts, ends = rules.indptr[anchors], rules.indptr[anchors + 1]
@@ -179,11 +187,16 @@ def association(ix: Indexes, anchors: np.ndarray, k: int, exclude: np.ndarray = 
 
 
 def search(
-    ix: Indexes, query: str, k: int, exclude: np.ndarray = _EMPTY_I
+    ix: Indexes,
+    query: str,
+    k: int,
+    exclude: np.ndarray = _EMPTY_I,
+    extra_terms: list[str] | None = None,
 ) -> tuple[Hits, list[str]]:
-    """Lexical match of query + synonym expansion in the TF-IDF space, plus category
-    words. Returns the hits (anchor = the query) and the expansion terms."""
-    expansion = expand_query(query)
+    """Lexical match of query + expansion (synonyms, then `extra_terms`: the semantic
+    neighbours of the query) in the TF-IDF space, plus category words. Returns the
+    hits (anchor = the query) and the expansion terms."""
+    expansion = list(dict.fromkeys([*expand_query(query), *(extra_terms or [])]))
     text = " ".join([query, *expansion])
     if ix.text_vectorizer is None or ix.n_items == 0:
         return Hits.empty(CandidateSource.search), expansion

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import numpy as np
@@ -27,7 +28,8 @@ from services.candidate_gen.indexes import (
     Interactions,
     build_indexes,
 )
-from services.candidate_gen.metrics import record_indexes
+from services.candidate_gen.learned import Learned, ModelStore, bind
+from services.candidate_gen.metrics import record_models
 from services.candidate_gen.sources import TrendingSnapshot
 from services.common.db import create_pool
 from services.common.realtime import trending_scores
@@ -70,7 +72,10 @@ class IndexStore:
         self.redis = redis
         self.pool: asyncpg.Pool | None = None
         self.current: Indexes | None = None
+        self.learned: Learned | None = None  # always bound to `current`
         self.last_error: str | None = None
+        cache = Path(settings.model_cache_dir) if settings.model_cache_dir else None
+        self.models = ModelStore(settings.mlflow_tracking_uri, cache)
         self._trending: tuple[Indexes, float, TrendingSnapshot] | None = None
         self._trending_lock = asyncio.Lock()
         self._refresh_lock = asyncio.Lock()
@@ -104,13 +109,16 @@ class IndexStore:
                 ix = await asyncio.to_thread(
                     build_indexes, catalog, interactions, index_params(self.settings)
                 )
+                learned = await asyncio.to_thread(bind, ix, self.models.models)
             except Exception as exc:  # noqa: BLE001 - keep serving the old indexes
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("index build failed", extra={"error": self.last_error})
                 return False
-            self.current = ix  # the atomic swap
+            # The atomic swap: both in one step (no await between), so a request that
+            # reads `current` then `learned` always gets a matching pair.
+            self.current, self.learned = ix, learned
             self.last_error = None
-            record_indexes(ix)
+            record_models(ix, self.models.models)
             log.info(
                 "indexes built",
                 extra={
@@ -121,6 +129,22 @@ class IndexStore:
             )
             await self.publish_fallback(ix)
             return True
+
+    async def sync_models(self) -> bool:
+        """Follow the registry's aliases; rebind and swap when a version moved."""
+        if not await self.models.sync():
+            return False
+        async with self._refresh_lock:
+            ix = self.current
+            if ix is not None:
+                self.learned = await asyncio.to_thread(bind, ix, self.models.models)
+                record_models(ix, self.models.models)
+        return True
+
+    async def follow_models(self) -> None:
+        while True:
+            await self.sync_models()
+            await asyncio.sleep(self.settings.model_poll_seconds)
 
     async def load(self) -> tuple[Catalog, Interactions]:
         pool = await self.ensure_pool()

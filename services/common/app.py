@@ -136,9 +136,11 @@ def create_app(
     routers: list[APIRouter],
     lifespan: Lifespan | None = None,
     readiness: ReadinessCheck | None = None,
+    readiness_details: Callable[[FastAPI], dict] | None = None,
 ) -> FastAPI:
     """Build a service. `lifespan` opens and closes its resources (pools, models);
-    `readiness` returns {check: "ok" | reason} for its real dependencies."""
+    `readiness` returns {check: "ok" | reason} for its real dependencies;
+    `readiness_details` adds facts to the body (e.g. the loaded model versions)."""
     configure_logging(settings.service_name, settings.log_level)
     tracer_provider = configure_tracing(settings)  # None: tracing off, nothing installed
 
@@ -187,6 +189,8 @@ def create_app(
                 checks = {"readiness": f"error: {type(exc).__name__}: {exc}"}
         ready = all(v == "ok" for v in checks.values())
         body = {"status": "ready" if ready else "not_ready", "checks": checks}
+        if readiness_details is not None:
+            body["details"] = readiness_details(app)
         return OrjsonResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["ops"])

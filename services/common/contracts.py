@@ -203,6 +203,10 @@ class CandidateSource(StrEnum):
     content = "content"
     association = "association"
     search = "search"
+    # Learned models from the registry (issue 3)
+    als = "als"
+    two_tower = "two_tower"
+    semantic = "semantic"
 
 
 class CandidateRequest(Strict):

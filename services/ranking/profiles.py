@@ -21,6 +21,9 @@ SIGNALS = (
     "trending",
     "diversity",
     "affinity",
+    "als",
+    "two_tower",
+    "semantic",
 )
 
 

@@ -9,9 +9,17 @@ says so first. At most `MAX_REASONS` distinct reasons; never none.
 from __future__ import annotations
 
 from services.common.contracts import CandidateSource
+from services.ranking.scoring import is_product_id
 
 MAX_REASONS = 2
 _UNWEIGHTED = 0.01
+# Item-anchored sources: (signal, reason) when the anchor is not a recent view.
+ITEM_REASONS = {
+    CandidateSource.content: ("content", "Similar to {name}"),
+    CandidateSource.semantic: ("semantic", "Similar to {name}"),
+    CandidateSource.association: ("collaborative", "Often bought with {name}"),
+    CandidateSource.als: ("als", "Customers who liked {name} also liked this"),
+}
 
 
 def reasons_for(
@@ -39,16 +47,21 @@ def reasons_for(
         if score <= 0:
             continue
         anchor = anchors.get((product_id, source))
-        if source in (CandidateSource.content, CandidateSource.association):
+        if source == CandidateSource.two_tower:
+            propose("two_tower", score, "Picked for you from your recent activity")
+        elif source == CandidateSource.als and not anchor:
+            propose("als", score, "Customers with similar taste liked this")
+        elif source == CandidateSource.semantic and anchor and not is_product_id(anchor):
+            propose("semantic", score, f'Matches your search "{anchor}"')
+        elif source in ITEM_REASONS:
             name = names.get(anchor or "")
             if name is None:
                 continue
             if anchor in recent_items and anchor not in context_items:
                 propose("clicked", score, f"Because you viewed {name}")
-            elif source == CandidateSource.content:
-                propose("content", score, f"Similar to {name}")
             else:
-                propose("collaborative", score, f"Often bought with {name}")
+                signal, text = ITEM_REASONS[source]
+                propose(signal, score, text.format(name=name))
         elif source == CandidateSource.search:
             propose("query", score, f'Matches your search "{anchor or query or ""}"')
         elif source == CandidateSource.trending:

@@ -7,7 +7,7 @@ weight profiles refer to (all in [0, 1]):
 
 | signal        | definition                                                              |
 | ------------- | ----------------------------------------------------------------------- |
-| clicked       | best content or association score whose anchor is one of the user's     |
+| clicked       | best content/semantic/association/ALS score anchored on one of the user's|
 |               | recent items (`user.recent_items`): "because you viewed ..."            |
 | collaborative | association score (rules: users who clicked X also clicked Y)           |
 | query         | search score (lexical match of the query and its expansion)             |
@@ -18,6 +18,9 @@ weight profiles refer to (all in [0, 1]):
 |               | for a known user averaged with 1 - affinity of its main_category        |
 |               | (under-represented categories in the pool and in the user's history)    |
 | affinity      | user.category_affinity[main_category] / the user's largest affinity     |
+| als           | ALS score (user factors, or item factors similar to an anchor)         |
+| two_tower     | two-tower retrieval score (user tower . item tower)                    |
+| semantic      | MiniLM embedding similarity to an anchor item or to the query          |
 
 score = sum_s weight[s] * signal[s] + tie_break * popularity + boost[product]
 (one matrix-vector product). Business rules and diversity slots come after
@@ -39,7 +42,12 @@ SRC = {s: i for i, s in enumerate(SOURCES)}
 SIG = {s: i for i, s in enumerate(SIGNALS)}
 _PRODUCT_ID = re.compile(r"^[A-Z0-9]{10}$")
 # Sources whose anchor is a product (used for "because you viewed <name>").
-ITEM_ANCHORED = (CandidateSource.content, CandidateSource.association)
+ITEM_ANCHORED = (
+    CandidateSource.content,
+    CandidateSource.association,
+    CandidateSource.semantic,
+    CandidateSource.als,
+)
 
 
 def is_product_id(value: str | None) -> bool:
@@ -139,6 +147,9 @@ def signals(pool: Pool, items: ItemTable, user: UserFeatures | None) -> np.ndarr
     out[:, SIG["collaborative"]] = s[:, SRC[CandidateSource.association]]
     out[:, SIG["query"]] = s[:, SRC[CandidateSource.search]]
     out[:, SIG["content"]] = s[:, SRC[CandidateSource.content]]
+    out[:, SIG["als"]] = s[:, SRC[CandidateSource.als]]
+    out[:, SIG["two_tower"]] = s[:, SRC[CandidateSource.two_tower]]
+    out[:, SIG["semantic"]] = s[:, SRC[CandidateSource.semantic]]
     pop_cols = [SRC[c] for c in ("popular", "top_category", "best_value")]
     out[:, SIG["popularity"]] = np.maximum(s[:, pop_cols].max(axis=1), items.popularity)
     out[:, SIG["trending"]] = np.maximum(s[:, SRC[CandidateSource.trending]], items.trending)

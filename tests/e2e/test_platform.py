@@ -20,6 +20,7 @@ from deploy.local.stack import (
     SERVICES,
     prepare_feature_store,
     service_env,
+    start_mlflow,
     start_services,
     stop_pids,
     wait_ready,
@@ -27,6 +28,7 @@ from deploy.local.stack import (
 from tests.conftest import RUN_ID
 
 PORTS = {spec.name: 18000 + (spec.port - 8000) for spec in SERVICES}
+MLFLOW_PORT = 15000
 GATEWAY = f"http://127.0.0.1:{PORTS['gateway']}"
 INGEST = f"http://127.0.0.1:{PORTS['event-ingest']}"
 KEY = {"X-API-Key": "dev-key"}
@@ -43,6 +45,12 @@ def stack(service_env, tmp_path_factory):
     )  # fmt: skip
     prepare_feature_store(env)
     run_dir = tmp_path_factory.mktemp("stack")
+    # As `make up`: an MLflow server (sqlite registry) and quick models trained into it.
+    env["MLFLOW_TRACKING_URI"] = start_mlflow(run_dir, port=MLFLOW_PORT)
+    env["MODEL_POLL_SECONDS"] = "2"
+    subprocess.run(
+        [sys.executable, "-m", "ml.cli", "train", "--quick"], env=env, cwd=ROOT, check=True
+    )
     procs = start_services(env, PORTS, run_dir)
     try:
         wait_ready(PORTS, timeout=180, procs=procs)
@@ -116,6 +124,29 @@ def test_every_surface_returns_k_items_with_reasons(client):
     assert_valid_response(response.json(), "cart", k)
     product_items = client.get(f"/v1/recommendations/product/{anchor}", params={"k": k}).json()
     assert anchor not in [i["product_id"] for i in product_items["items"]]
+
+
+def test_learned_models_serve_with_their_versions(client):
+    """Quick models trained into MLflow at startup serve every surface: their sources
+    appear on items and their registry versions on the response and in /readyz."""
+    ready = httpx.get(f"http://127.0.0.1:{PORTS['candidate-gen']}/readyz").json()
+    champions = ready["details"]["models"]["champion"]
+    assert set(champions) == {"als", "two_tower", "content_embeddings", "association_rules"}
+    assert champions["als"].startswith("recsys-als/")
+
+    home = client.get("/v1/recommendations/home", params={"user_id": "u000007", "k": 20}).json()
+    assert home["model_versions"]["als"] == champions["als"]
+    assert home["model_versions"]["two_tower"] == champions["two_tower"]
+    home_sources = {s for item in home["items"] for s in item["sources"]}
+    assert home_sources & {"als", "two_tower"}, home
+
+    anchor = home["items"][0]["product_id"]
+    product = client.get(f"/v1/recommendations/product/{anchor}", params={"k": 20}).json()
+    assert "semantic" in {s for item in product["items"] for s in item["sources"]}, product
+
+    search = client.get("/v1/recommendations/search", params={"q": "earbuds", "k": 10}).json()
+    assert search["fallback_reason"] is None
+    assert "semantic" in {s for item in search["items"] for s in item["sources"]}, search
 
 
 def test_events_show_in_history_and_change_home(client):

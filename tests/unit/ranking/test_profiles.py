@@ -7,17 +7,19 @@ from services.ranking.profiles import load_profiles, parse_profiles
 
 def test_seed_profiles_and_surface_defaults():
     p = load_profiles()
-    home = p.weights["home"]
+    home = p.weights["seed_home"]
     assert (home["clicked"], home["query"], home["diversity"]) == (0.5, 0.4, 0.1)
-    hybrid = p.weights["hybrid"]
+    hybrid = p.weights["seed_hybrid"]
     assert (hybrid["collaborative"], hybrid["query"], hybrid["trending"], hybrid["diversity"]) == (
         0.4,
         0.3,
         0.2,
         0.1,
     )
-    content = p.weights["content"]
+    content = p.weights["seed_content"]
     assert (content["content"], content["collaborative"], content["popularity"]) == (0.5, 0.3, 0.2)
+    # The surfaces' defaults blend the learned sources (weights tuned offline).
+    assert p.weights["home"]["als"] > 0 and p.weights["content"]["semantic"] > 0
     known = UserFeatures(user_id="u", known=True)
     expected = {
         Surface.home: "home",
