@@ -420,6 +420,36 @@ def train(
     console.print(table)
 
 
+@app.command("tune-blend")
+def tune_blend(
+    output: Annotated[
+        Path, typer.Option("--output", help="Write the weights and metrics (JSON).")
+    ] = Path("docs/benchmarks/blend-weights.json"),
+    quick: Annotated[bool, typer.Option("--quick", help="Small, fast model settings.")] = False,
+    days: Annotated[int, typer.Option(help="Interactions of the last N days.")] = 365,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+) -> None:
+    """Tune the ranking weights of the learned sources per surface on the evaluation
+    split of the interactions in Postgres (docs/benchmarks/blend-weights.md)."""
+    from ml.training.interactions import load_interactions
+    from ml.training.tune import tune
+
+    data = load_interactions(database_url, days=days)
+    with _progress() as update:
+        results = tune(data, quick=quick, progress=lambda stage, d, t: update(stage, d))
+    results["data"] = {"users": data.n_users, "items": data.n_items, "pairs": data.matrix.nnz}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2, sort_keys=True))
+    for surface, r in results.items():
+        if surface != "data":
+            console.print(f"{surface}: weights {r['signals']}")
+            for name, m in r["test"].items():
+                console.print(
+                    f"  {name:12} p@10 {m['precision@10']:.4f}  ndcg@10 {m['ndcg@10']:.4f}"
+                    f"  recall@10 {m['recall@10']:.4f}"
+                )
+
+
 @app.command()
 def evaluate(
     ratings: Annotated[
