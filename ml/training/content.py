@@ -2,8 +2,9 @@
 
 Nothing is learned from interactions: every catalog item (cold-start ones too) gets
 a vector, and a vocabulary of catalog words gets vectors for query expansion. The
-scorer profiles a user as the weighted mean of their items' vectors (interaction
-weight, optionally times recency) and scores items by cosine with that profile.
+scorer weights a user's items by interaction strength (optionally times recency) and
+scores every item by its sharpened cosine with them (`Params.profile_power`), or by
+cosine with their weighted mean.
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ class Params:
     # Profile: None = interaction weights only (already recency-decayed by the
     # interaction query); else also exp(-age / days), age from the user's latest item.
     profile_recency_days: float | None = None
-    stop_words: frozenset[str] = field(default=STOP_WORDS, repr=False)
+    # Scorer. None: cosine with the user's weighted-mean vector. p: sum over the user's
+    # items of weight * max(0, cos)^p, an item-neighbour vote (large p: the nearest items
+    # decide, as in `ContentBundle.similar`). MovieLens, picked on an inner split:
+    # precision@10 0.089 at p=16 vs 0.029 for the mean (sequels, franchises).
+    profile_power: float | None = 16.0
 
     @classmethod
     def quick(cls) -> Params:
@@ -70,9 +75,26 @@ def vocabulary(texts: Sequence[str], params: Params) -> list[str]:
         (-c, w)
         for w, c in counts.items()
         if c >= params.min_term_freq and len(w) >= params.min_term_len
-        and w not in params.stop_words and leads[w] < params.max_lead_share * c
+        and w not in STOP_WORDS and leads[w] < params.max_lead_share * c
     ]  # fmt: skip
     return [w for _, w in sorted(vocab)[: params.max_terms]]
+
+
+def term_contexts(
+    texts: Sequence[str], terms: Sequence[str], item_vectors: np.ndarray
+) -> np.ndarray:
+    """(len(terms), 384) unit mean vector of the items whose text contains each term."""
+    column = {t: i for i, t in enumerate(terms)}
+    rows, cols = [], []
+    for j, text in enumerate(texts):
+        found = {column[w] for w in _WORD.findall(text.lower()) if w in column}
+        rows.extend(found)
+        cols.extend([j] * len(found))
+    incidence = sp.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, cols)), shape=(len(terms), len(texts))
+    )
+    sums = np.asarray(incidence @ item_vectors, dtype=np.float32)
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
 
 
 def embed(
@@ -111,12 +133,14 @@ def train(
     item_vectors = embed(texts, params.batch_size, progress, "items")
     terms = vocabulary(texts, params)
     term_vectors = embed(terms, params.batch_size, progress, "terms")
+    contexts = term_contexts(texts, terms, item_vectors)
     meta = {
-        "params": {k: v for k, v in asdict(params).items() if k != "stop_words"},
+        "params": asdict(params),
         "train_seconds": round(time.perf_counter() - started, 3),
     }
+    terms_array = np.array(terms, dtype=object)
     return ContentBundle(
-        data.item_ids.copy(), item_vectors, np.array(terms, dtype=object), term_vectors, meta=meta
+        data.item_ids.copy(), item_vectors, terms_array, term_vectors, contexts, meta=meta
     )
 
 
@@ -124,18 +148,22 @@ def train(
 class ContentScorer:
     bundle: ContentBundle
     recency_days: float | None = None
+    power: float | None = None
     name: str = NAME
     _aligned: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def score(self, data: TrainingData, users: np.ndarray) -> np.ndarray:
         vectors, present = self._vectors(data.item_ids)
-        weights = data.matrix[users].astype(np.float64)
+        weights = sp.csr_matrix(data.matrix[users], dtype=np.float32)
         if self.recency_days:
-            weights = weights.multiply(_recency(data.last_seen[users], self.recency_days))
-        profiles = np.asarray(weights @ vectors, dtype=np.float32)  # weighted sum of vectors
-        norms = np.linalg.norm(profiles, axis=1, keepdims=True)
-        profiles /= np.maximum(norms, 1e-9)  # cosine: the mean's scale does not matter
-        scores = profiles @ vectors.T
+            weights = weights.multiply(_recency(data.last_seen[users], self.recency_days)).tocsr()
+        if self.power is None:
+            profiles = np.asarray(weights @ vectors, dtype=np.float32)  # weighted sum
+            norms = np.linalg.norm(profiles, axis=1, keepdims=True)
+            profiles /= np.maximum(norms, 1e-9)  # cosine: the mean's scale does not matter
+            scores = profiles @ vectors.T
+        else:
+            scores = _neighbour_votes(weights, vectors, self.power)
         scores[:, ~present] = -np.inf  # items the bundle has never seen
         return scores
 
@@ -149,6 +177,22 @@ class ContentScorer:
         return self._aligned[1], self._aligned[2]
 
 
+def _neighbour_votes(weights: sp.csr_matrix, vectors: np.ndarray, power: float) -> np.ndarray:
+    """weights @ max(0, V_h V^T)^power over the history items h of the batch, in blocks
+    of rows so the similarity block stays ~80 MB whatever the catalog size."""
+    history = np.unique(weights.tocsr().indices)  # item columns with any weight
+    weights = weights.tocsc()  # cheap column blocks
+    scores = np.zeros((weights.shape[0], len(vectors)), dtype=np.float32)
+    block = max(1, 20_000_000 // max(len(vectors), 1))
+    for start in range(0, len(history), block):
+        rows = history[start : start + block]
+        sims = vectors[rows] @ vectors.T
+        np.maximum(sims, 0.0, out=sims)
+        sims **= power
+        scores += np.asarray(weights[:, rows] @ sims, dtype=np.float32)
+    return scores
+
+
 def _recency(last_seen: sp.csr_matrix, days: float) -> sp.csr_matrix:
     """exp(-age / days) per entry, age counted from the user's own latest interaction."""
     seen = last_seen.tocsr()
@@ -159,7 +203,8 @@ def _recency(last_seen: sp.csr_matrix, days: float) -> sp.csr_matrix:
 
 def scorer(bundle: ContentBundle, params: Params | None = None) -> ContentScorer:
     """The bundle's own profile settings unless `params` are given."""
-    if params is not None:
-        return ContentScorer(bundle, params.profile_recency_days)
-    days = bundle.meta.get("params", {}).get("profile_recency_days", Params.profile_recency_days)
-    return ContentScorer(bundle, days)
+    if params is None:
+        saved = bundle.meta.get("params", {})
+        days = saved.get("profile_recency_days", Params.profile_recency_days)
+        return ContentScorer(bundle, days, saved.get("profile_power", Params.profile_power))
+    return ContentScorer(bundle, params.profile_recency_days, params.profile_power)

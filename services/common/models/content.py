@@ -29,6 +29,10 @@ class ContentBundle:
     item_vectors: np.ndarray  # (n, DIM) float32, rows L2-normalised
     terms: np.ndarray  # (t,) vocabulary words, lowercase
     term_vectors: np.ndarray  # (t, DIM) float32, rows L2-normalised
+    # (t, DIM) unit mean of the vectors of the items whose text has the term (None:
+    # the term vectors). It grounds a word in this catalog: "earring" is close to
+    # "earbuds" as a word, but its items are jewellery.
+    term_contexts: np.ndarray | None = None
     model_name: str = MODEL_NAME
     meta: dict = field(default_factory=dict)  # training params, timings
     index: VectorIndex | None = field(default=None, repr=False)
@@ -38,10 +42,15 @@ class ContentBundle:
         self.terms = np.asarray(self.terms).astype(object)
         self.item_vectors = _matrix(self.item_vectors)
         self.term_vectors = _matrix(self.term_vectors)
+        if self.term_contexts is None:
+            self.term_contexts = self.term_vectors
+        self.term_contexts = _matrix(self.term_contexts)
         if self.index is None:
             self.index = VectorIndex.build(self.item_vectors)
-        # The vocabulary stays small (Params.max_terms): exact search is always enough.
-        self._term_index = VectorIndex(self.term_vectors)
+        # Expansion score = mean of the cosines with the word and with its context, one
+        # inner product with the mean vector. The vocabulary stays small (Params.max_terms):
+        # exact search is enough.
+        self._term_index = VectorIndex((self.term_vectors + self.term_contexts) / 2.0)
 
     @property
     def n_items(self) -> int:
@@ -83,8 +92,9 @@ class ContentBundle:
     def expand(
         self, query: str, query_vector: np.ndarray, n: int = 3, min_similarity: float = 0.55
     ) -> list[str]:
-        """Up to n vocabulary words close to the query that it does not already contain
-        (plurals and other trivial variants of its words count as contained)."""
+        """Up to n vocabulary words close to the query (mean cosine with the word and
+        with the word's catalog context >= min_similarity), best first, that it does not
+        already contain (plurals and fragments of its words count as contained)."""
         if n <= 0 or len(self.terms) == 0:
             return []
         words = _WORD.findall(query.lower())
@@ -123,6 +133,7 @@ class ContentBundle:
             item_vectors=self.item_vectors,
             terms=self.terms,
             term_vectors=self.term_vectors,
+            term_contexts=self.term_contexts,
         )
         save_ann(self.index, Path(path) / ANN_FILE)
 
@@ -139,6 +150,7 @@ class ContentBundle:
             vectors,
             a["terms"],
             _matrix(a["term_vectors"], dim),
+            _matrix(a["term_contexts"], dim) if "term_contexts" in a else None,
             model_name=meta["model"],
             meta=meta,
             index=load_ann(vectors, ann) if ann.exists() else None,
