@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from services.common.models.vectors import (
+    HNSW_EF_SEARCH,
+    IVF_NPROBE,
     VectorIndex,
     exact_top_k,
     has_one_norm,
@@ -40,11 +42,22 @@ def clustered(n: int, d: int, *, unit: bool = True, seed: int = 0) -> np.ndarray
 
 @pytest.fixture(scope="module")
 def ann() -> dict[str, tuple[np.ndarray, VectorIndex]]:
-    """One HNSW (unit rows) and one IVF (spread norms) index over 2,000 items, built once."""
+    """One HNSW (unit rows) and one IVF (varying norms) index over 2,000 items, built once."""
     out = {}
     for kind, unit in (("hnsw", True), ("ivf", False)):
-        items = clustered(2000, 16, unit=unit)
-        out[kind] = items, VectorIndex.build(items, ann_threshold=1000, ef_search=40, nprobe=16)
+        items = clustered(2000, 16, unit=unit)  # IVF: inner product over varying norms
+        # A cheaper graph than the default (m=32, efConstruction=200): keeps the test fast.
+        index = VectorIndex.build(
+            items,
+            ann_threshold=1000,
+            kind=kind,
+            m=16,
+            ef_construction=40,
+            ef_search=64,
+            nprobe=16,
+            build_threads=1,
+        )
+        out[kind] = items, index
     return out
 
 
@@ -111,11 +124,17 @@ def test_exact_exclude() -> None:
         index.search(np.ones((2, 1)), 3, exclude=[np.arange(3)])
 
 
-def test_auto_kind() -> None:
+def test_kinds(caplog) -> None:
     assert has_one_norm(clustered(100, 8)) and not has_one_norm(clustered(100, 8, unit=False))
+    small = {"ann_threshold": 50, "build_threads": 1}
     assert VectorIndex.build(clustered(100, 8)).kind == "exact"
-    assert VectorIndex.build(clustered(100, 8), ann_threshold=50).kind == "hnsw"
-    assert VectorIndex.build(clustered(100, 8, unit=False), ann_threshold=50).kind == "ivf"
+    assert VectorIndex.build(clustered(100, 8), **small).kind == "hnsw"
+    assert VectorIndex.build(clustered(100, 8), kind="ivf", **small).kind == "ivf"
+    assert not caplog.records
+    VectorIndex.build(clustered(100, 8, unit=False), **small)  # MIPS: a warning, not an error
+    assert "different norms" in caplog.text
+    with pytest.raises(ValueError):
+        VectorIndex.build(clustered(100, 8), kind="annoy", **small)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
@@ -167,7 +186,8 @@ def test_save_load_round_trip(ann, tmp_path, kind: str, mmap: bool) -> None:
     save_ann(index, path)
     loaded = load_ann(items, path, mmap=mmap)
     assert loaded.kind == kind
-    assert (loaded.ef_search, loaded.nprobe) == ((40, 32) if kind == "hnsw" else (128, 16))
+    expected = (64, IVF_NPROBE) if kind == "hnsw" else (HNSW_EF_SEARCH, 16)
+    assert (loaded.ef_search, loaded.nprobe) == expected  # the saved one, else defaults
     for a, b in zip(index.search(queries, 10), loaded.search(queries, 10), strict=True):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError):
