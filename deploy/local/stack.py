@@ -53,6 +53,9 @@ URL_SETTINGS = {
 def service_env(base: dict[str, str], ports: dict[str, int]) -> dict[str, str]:
     """Environment for the service processes: infra URLs plus each peer's URL."""
     env = {**os.environ, **base, "PYTHONUNBUFFERED": "1"}
+    # One BLAS thread per service process: single-query vector search on a shared box
+    # is several times slower with a BLAS thread pool (docs/benchmarks/ann.md).
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
     for name, var in URL_SETTINGS.items():
         env[var] = f"http://127.0.0.1:{ports[name]}"
     return env
