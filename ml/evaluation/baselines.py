@@ -86,3 +86,45 @@ class ItemKNN:
     def score(self, data: TrainingData, users: np.ndarray) -> np.ndarray:
         scores = self.affinity(data, users) @ self.similarity
         return np.asarray(scores.toarray() if sp.issparse(scores) else scores, dtype=np.float32)
+
+
+@dataclass
+class Ease:
+    """EASE (Steck 2019): the item-item weights B minimising |X - XB|^2 + l2 |B|^2 with a
+    zero diagonal, in closed form from the inverse of the item Gram matrix. Not a
+    reference baseline but the strongest item-item variant we measured on
+    MovieLens, used as a blend source. The inverse is dense: only the `max_items`
+    most popular items with at least `min_users` train users get weights, the rest score
+    lowest (below that, items have too few users for a useful weight anyway)."""
+
+    weights: np.ndarray  # (n_kept, n_kept) float32
+    items: np.ndarray  # (n_kept,) item indices the weights cover
+    name: str = "ease"
+
+    @classmethod
+    def fit(
+        cls, train: TrainingData, *, l2: float = 200.0, min_users: int = 2, max_items: int = 15_000
+    ) -> Ease:
+        import scipy.linalg as sl
+
+        binary = (train.matrix > 0).astype(np.float32).tocsc()
+        users = np.asarray(binary.sum(0)).ravel()
+        ranked = np.argsort(-users, kind="stable")[:max_items]
+        items = np.sort(ranked[users[ranked] >= min_users])
+        x = binary[:, items]
+        gram = (x.T @ x).toarray()
+        gram[np.diag_indices_from(gram)] += l2
+        # Cholesky: the Gram matrix plus l2 I is symmetric positive definite; ~3x faster
+        # than a general inverse, in float32 to halve memory.
+        factor = sl.cho_factor(gram, lower=True, overwrite_a=True, check_finite=False)
+        eye = np.eye(len(items), dtype=np.float32)
+        inv = sl.cho_solve(factor, eye, overwrite_b=True, check_finite=False)
+        weights = -inv / np.diag(inv)
+        np.fill_diagonal(weights, 0.0)
+        return cls(weights.astype(np.float32), items)
+
+    def score(self, data: TrainingData, users: np.ndarray) -> np.ndarray:
+        x = (data.matrix[users][:, self.items] > 0).astype(np.float32)
+        out = np.full((len(users), data.n_items), -np.inf, dtype=np.float32)
+        out[:, self.items] = x @ self.weights
+        return out

@@ -2,8 +2,10 @@
 
 Every rating is an interaction and every held-out rating is relevant (the protocol of
 DESIGN section 8), so a 0.5-star rating is a positive here. The default weight is 1.0
-per rating ("binary"): on the inner validation split of ml-latest-small it beat using
-the star value as the weight (see docs/benchmarks and `ml.evaluation.run`).
+per rating ("binary"). With the star value as the weight ("rating"), on the inner
+validation split of ml-latest-small, item-kNN gained (nDCG@10 0.146 -> 0.154) but ALS
+lost (0.221 -> 0.194 unless alpha is rescaled) and EASE ignores weights; binary keeps
+every model on the protocol's definition of relevance.
 """
 
 from __future__ import annotations
