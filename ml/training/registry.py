@@ -10,6 +10,8 @@ tolerance for run-to-run noise. `--alias challenger` always moves `challenger`
 from __future__ import annotations
 
 import logging
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,11 +74,8 @@ def register(
 
     from ml.training.pyfunc import BundleModel
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    mlflow.set_experiment(EXPERIMENT)
     name = registered_name(source)
-    with mlflow.start_run(run_name=source) as run:
+    with _tracking(tracking_uri), mlflow.start_run(run_name=source) as run:
         mlflow.log_params(_flat(params))
         mlflow.log_metrics({mlflow_key(k): float(v) for k, v in metrics.items()})
         mlflow.set_tags({"source": source, **tags})
@@ -107,6 +106,27 @@ def register(
     held = tuple(client.get_model_version(name, version).aliases)
     log.info("registered", extra={"model": name, "version": version, "decision": decision})
     return Registration(source, name, version, run.info.run_id, held, decision)
+
+
+@contextmanager
+def _tracking(uri: str):
+    """Point mlflow's fluent API at `uri` for one registration. mlflow.set_tracking_uri
+    also exports MLFLOW_TRACKING_URI into os.environ, which would leak into anything
+    configured from the environment later in the process: restore it afterwards."""
+    import mlflow
+
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment(EXPERIMENT)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _metrics_of(client, run_id: str | None) -> dict[str, float] | None:
