@@ -77,6 +77,9 @@ def train_source(
     with tempfile.TemporaryDirectory(prefix=f"recsys-{source}-") as tmp:
         bundle_dir = Path(tmp) / "bundle"
         final.save(bundle_dir)
+        export = getattr(module, "export_savedmodel", None)
+        if export is not None:  # two-tower: the Keras user tower too, as a SavedModel
+            export(final, bundle_dir)
         registration = register(
             source,
             bundle_dir,

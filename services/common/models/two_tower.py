@@ -87,11 +87,11 @@ class TwoTowerBundle:
         return self._lookup("categories", categories)
 
     def token_matrix(self, texts: list[str]) -> np.ndarray:
-        """(n, max_tokens) token indices, 0-padded; unknown tokens dropped."""
+        """(n, max_tokens) indices of the distinct known tokens, 0-padded."""
         width = int(self.meta["max_tokens"])
         out = np.zeros((len(texts), width), dtype=np.int64)
         for row, text in enumerate(texts):
-            idx = self._lookup("tokens", tokenize(text))
+            idx = self._lookup("tokens", list(dict.fromkeys(tokenize(text))))
             idx = idx[idx > 0][:width]
             out[row, : len(idx)] = idx
         return out
