@@ -143,11 +143,13 @@ def test_product_page_has_semantic_neighbours(client):
 
 
 def test_search_is_semantic_and_expanded(client):
-    resp = post(client, surface="search", query="earbuds", limit=20)
+    # Other tests' products share the database: look at ours among the matches.
+    resp = post(client, surface="search", query="earbuds", limit=200)
     assert resp["fallback_reason"] is None
     semantic = [c["product_id"] for c in resp["candidates"] if c["source"] == "semantic"]
     ours = [p for p in semantic if p.startswith(f"LM{TAG}")]
-    assert ours and ours[0] in {P(0, 0), P(0, 1), P(0, 2)}, semantic
+    audio = {P(0, 0), P(0, 1), P(0, 2)}
+    assert ours and set(ours[:2]) <= audio, semantic  # earphones before pans and shoes
     assert resp["expanded_query"], resp
 
 
