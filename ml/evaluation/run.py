@@ -49,6 +49,8 @@ CONTENT_TRAINERS = frozenset({"content_embeddings"})
 # also the inner split's (scoring reads the user's history from the data it is given).
 INTERACTION_FREE = frozenset({"content_embeddings"})
 BLEND = "blend"
+SERVED_BLEND = "blend_served"
+SERVED = frozenset({"als", "two_tower", "content_embeddings", "association_rules"})
 K = 10
 Progress = Callable[[str, int, int], None]  # (stage, done, total), as the trainers
 
@@ -166,6 +168,11 @@ def evaluate_file(
             progress(f"evaluate {BLEND}", len(pool), len(pool) + 1)
         results[BLEND] = _blend(sources, fitted, results, train, test, quick)
         log.info("%s: %s", BLEND, _brief(results[BLEND]))
+        # What the platform serves: only the registered sources (no EASE / item-kNN).
+        served = [c for c in sources if c.name in SERVED]
+        if len(served) >= 2:
+            results[SERVED_BLEND] = _blend(served, fitted, results, train, test, quick)
+            log.info("%s: %s", SERVED_BLEND, _brief(results[SERVED_BLEND]))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(results, indent=2) + "\n")

@@ -220,15 +220,18 @@ def _bought_together(
     ix: Indexes, anchors: np.ndarray, k: int, exclude: np.ndarray, models: Models | None
 ) -> Plan:
     assoc = src.association(ix, anchors, k, exclude, models.rules if models else None)
-    if len(assoc):
+    if len(assoc) >= k:
         return Plan([(assoc, 1.0)])
+    # Too few (or no) rules for this item: similar items fill the rest, rules first.
     sub = [ix.sub_category[anchors[0]]]
     return Plan(
         [
-            (src.content(ix, anchors, k, exclude), 0.6),
-            (src.top_category(ix, sub, k, exclude, level="sub"), 0.4),
+            (assoc, 0.4),
+            (_learned(models, ls.semantic_similar, ix, anchors, k, exclude), 0.2),
+            (src.content(ix, anchors, k, exclude), 0.2),
+            (src.top_category(ix, sub, k, exclude, level="sub"), 0.2),
         ],
-        fallback_reason=NO_ASSOCIATION_RULES,
+        fallback_reason=None if len(assoc) else NO_ASSOCIATION_RULES,
     )
 
 

@@ -27,6 +27,9 @@ from deploy.local.stack import (
 )
 from tests.conftest import RUN_ID
 
+# The stack fixture (demo data, feature store, MLflow, quick training, five services)
+# counts against the first test's timeout.
+pytestmark = pytest.mark.timeout(900)
 PORTS = {spec.name: 18000 + (spec.port - 8000) for spec in SERVICES}
 MLFLOW_PORT = 15000
 GATEWAY = f"http://127.0.0.1:{PORTS['gateway']}"

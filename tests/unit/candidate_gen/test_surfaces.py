@@ -141,7 +141,16 @@ def test_frequently_bought_together(ix, trending):
     resp = generate(
         ix, trending, req(surface="frequently_bought_together", product_ids=["P0000000A1"])
     )
-    assert sources_of(resp) == {"association"} and resp.fallback_reason is None
+    assert resp.fallback_reason is None and "association" in sources_of(resp)
+    # a few rules come first; similar items fill the rest of the limit
+    first = resp.candidates[0]
+    assert first.source == "association" and first.anchor == "P0000000A1"
+    n_rules = sum(c.source == "association" for c in resp.candidates)
+    assert all(c.source == "association" for c in resp.candidates[:n_rules])
+    resp = generate(
+        ix, trending, req(surface="frequently_bought_together", product_ids=["P0000000A1"], limit=1)
+    )
+    assert sources_of(resp) == {"association"}  # enough rules: nothing else
     resp = generate(
         ix, trending, req(surface="frequently_bought_together", product_ids=["P0000000A5"])
     )
