@@ -129,6 +129,9 @@ class Indexes:
     main_by_popularity: list[str]
     text_vectorizer: TfidfVectorizer | None
     item_matrix: sp.csr_matrix
+    # Terms x items, CSR: `anchors @ item_matrix_t` without a per-request transpose
+    # (at 1M items the conversion was three quarters of the content source's time).
+    item_matrix_t: sp.csr_matrix
     category_vectorizer: CountVectorizer | None
     category_matrix: sp.csr_matrix
     rules: Rules
@@ -240,6 +243,7 @@ def build_indexes(
         main_by_popularity=main_by_popularity,
         text_vectorizer=text_vectorizer,
         item_matrix=item_matrix,
+        item_matrix_t=item_matrix.T.tocsr(),
         category_vectorizer=category_vectorizer,
         category_matrix=category_matrix,
         rules=rules,

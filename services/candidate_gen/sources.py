@@ -144,7 +144,7 @@ def content(ix: Indexes, anchors: np.ndarray, k: int, exclude: np.ndarray = _EMP
     """Cosine similarity to the most similar anchor (anchor = that product id)."""
     if len(anchors) == 0 or ix.item_matrix.shape[1] == 0:
         return Hits.empty(CandidateSource.content)
-    sims = (ix.item_matrix[anchors] @ ix.item_matrix.T).toarray()  # (anchors, items)
+    sims = (ix.item_matrix[anchors] @ ix.item_matrix_t).toarray()  # (anchors, items)
     best = sims.argmax(axis=0)
     scores = _mask_dense(ix, sims.max(axis=0).astype(float), np.union1d(exclude, anchors))
     idx = top_k(scores, k)

@@ -406,11 +406,8 @@ def make_requests(world: World, n: int, args, rng) -> list[tuple[str, object]]:
         )
         # The product page: a popular in-stock item of one of the user's sub-categories.
         sub = int(rng.choice(subs))
-        block = np.flatnonzero(world.sub_of == sub) if len(world.sub_of) <= 200_000 else None
-        if block is None:  # sub-categories are contiguous blocks of rows
-            lo = int(np.searchsorted(world.sub_of, sub))
-            hi = int(np.searchsorted(world.sub_of, sub, side="right"))
-            block = np.arange(lo, hi)
+        lo = int(np.searchsorted(world.sub_of, sub))  # sub-categories: contiguous rows
+        block = np.arange(lo, int(np.searchsorted(world.sub_of, sub, side="right")))
         block = block[in_stock[block]]
         p = world.pop[block] / world.pop[block].sum()
         anchor = pids[int(rng.choice(block, p=p))]
