@@ -122,8 +122,13 @@ def test_rank_home_with_rules_and_reasons(client):
         "purchased": [P(2)],
         "category_affinity": {MAIN_A: 1.0},
     }
-    resp = rank(client, surface="home", k=10, user=user, candidates=candidates())
-    assert resp.profile == "home"
+    # The default home profile weighs the learned sources these candidates lack; the
+    # seed profile (clicked, query, diversity) exercises the rules and reasons here.
+    assert rank(client, surface="home", k=10, user=user, candidates=candidates()).profile == "home"
+    resp = rank(
+        client, surface="home", k=10, user=user, candidates=candidates(), profile="seed_home"
+    )
+    assert resp.profile == "seed_home"
     ids = [i.product_id for i in resp.items]
     assert len(ids) == 10 == len(set(ids))
     assert not {P(2), P(20), "ZZZZZZZZZZ"} & set(ids)  # purchased, out of stock, unknown

@@ -61,3 +61,24 @@ def test_popular_reason_and_fallback_reason():
     got = reasons(run(req, [feat(1), feat(2, sub="X")]))
     assert got[pid(1)] == ["Popular in Electronics"]
     assert got[pid(2)] == ["Popular in Electronics"]  # anchor unknown: generic reason
+
+
+def test_learned_sources_reasons_and_home_order():
+    user = UserFeatures(user_id="u", known=True, recent_items=[pid(100)])
+    feats = [feat(100), feat(101)] + [feat(i, sub=f"S{i}") for i in range(1, 6)]
+    cands = [
+        cand(1, "two_tower", 1.0),
+        cand(2, "als", 0.9),
+        cand(3, "als", 0.9, pid(101)),
+        cand(4, "semantic", 0.9, pid(101)),
+        cand(5, "semantic", 0.9, "earbuds"),
+    ]
+    resp = run(RankRequest(surface="home", k=5, user=user, candidates=cands), feats)
+    got = reasons(resp)
+    assert got[pid(1)][0] == "Picked for you from your recent activity"
+    assert got[pid(2)][0] == "Customers with similar taste liked this"
+    assert got[pid(3)][0] == "Customers who liked Item 101 also liked this"
+    assert got[pid(4)][0] == "Similar to Item 101"
+    assert got[pid(5)][0] == 'Matches your search "earbuds"'
+    # the tuned home profile weighs two-tower first
+    assert resp.profile == "home" and resp.items[0].product_id == pid(1)
