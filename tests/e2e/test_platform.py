@@ -26,12 +26,12 @@ from deploy.local.stack import (
     wait_ready,
 )
 from tests.conftest import RUN_ID
+from tests.integration.test_ranking import free_port
 
 # The stack fixture (demo data, feature store, MLflow, quick training, five services)
 # counts against the first test's timeout.
 pytestmark = pytest.mark.timeout(900)
 PORTS = {spec.name: 18000 + (spec.port - 8000) for spec in SERVICES}
-MLFLOW_PORT = 15000
 GATEWAY = f"http://127.0.0.1:{PORTS['gateway']}"
 INGEST = f"http://127.0.0.1:{PORTS['event-ingest']}"
 KEY = {"X-API-Key": "dev-key"}
@@ -49,7 +49,8 @@ def stack(service_env, tmp_path_factory):
     prepare_feature_store(env)
     run_dir = tmp_path_factory.mktemp("stack")
     # As `make up`: an MLflow server (sqlite registry) and quick models trained into it.
-    env["MLFLOW_TRACKING_URI"] = start_mlflow(run_dir, port=MLFLOW_PORT)
+    # A free port: start_mlflow reuses a server that already answers on its port.
+    env["MLFLOW_TRACKING_URI"] = start_mlflow(run_dir, port=free_port())
     env["MODEL_POLL_SECONDS"] = "2"
     subprocess.run(
         [sys.executable, "-m", "ml.cli", "train", "--quick"], env=env, cwd=ROOT, check=True

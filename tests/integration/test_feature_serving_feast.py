@@ -185,7 +185,8 @@ def test_user_features_match_the_contract(client, interim):
     assert list(affinity) == ["ff-audio", "ff-tv"]  # purchase 5 + click 1 vs 2 views
     assert sum(affinity.values()) == pytest.approx(1.0, abs=1e-5)
     last = datetime.fromisoformat(feast_u1["last_active"])
-    assert timedelta(minutes=9) < datetime.now(UTC) - last < timedelta(minutes=12)
+    # the seeded event is 10 min old when seeded; a slow (loaded) run only adds to it
+    assert timedelta(minutes=9) < datetime.now(UTC) - last < timedelta(minutes=30)
     assert nobody == {
         "user_id": "ff-nobody",
         "known": False,
